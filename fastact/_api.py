@@ -1,0 +1,500 @@
+"""The public, NumPy-compatible functions.
+
+Every function validates all of its inputs before it touches ``out``, then
+lays the data out for the kernels (flat or 2-D C-contiguous views, or a
+contiguous copy when the input is strided, broadcast or of another dtype),
+and runs the serial or the parallel kernel (``_jit.run``).
+
+dtype rules: float32 and float64 are computed in their own precision;
+float16 is computed in float32 and returned as float16; bool and integer
+inputs give float64 (as ``np.exp`` does); anything else raises TypeError.
+"""
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from . import _kernels
+from ._jit import run
+from ._registry import ACTIVATIONS, ELEMENTWISE
+
+_F32, _F64, _F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
+# input dtype -> (compute type, result dtype)
+_DTYPES = {_F32: (np.float32, _F32), _F64: (np.float64, _F64), _F16: (np.float32, _F16)}
+
+
+def _dtypes(dt, fname):
+    try:
+        return _DTYPES[dt]
+    except KeyError:
+        pass
+    if dt.kind in "biu":
+        return np.float64, _F64
+    raise TypeError(
+        f"{fname}: unsupported dtype {dt}; expected float16, float32 or float64 "
+        f"(bool and integer inputs are computed in float64)"
+    )
+
+
+def _asarray(x, fname, what="x"):
+    if type(x) is np.ndarray:
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{fname}: {what} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{fname}: unsupported dtype {arr.dtype} for {what}; expected a real array")
+    return arr
+
+
+def _check_out(out, shape, dtype, fname, what="out"):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fname}: {what} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"{fname}: {what} has shape {out.shape}, expected {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{fname}: {what} has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{fname}: {what} is read-only")
+
+
+def _param(value, fname, pname):
+    """A finite real hyperparameter, as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fname}: {pname} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{fname}: {pname} must be finite, got {value!r}")
+    return value
+
+
+def _dense_same(a, b):
+    """True when a and b are laid out identically and densely, so that their
+    flat views (ravel(order='K')) pair the same elements."""
+    return a.strides == b.strides and (a.flags.c_contiguous or a.flags.f_contiguous)
+
+
+def _aliased(a, b):
+    """b shares memory with a in a way that elementwise in-place work can't handle."""
+    if not np.may_share_memory(a, b):
+        return False
+    return not (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides)
+
+
+def _finish(res, out):
+    if out is None and res.ndim == 0:
+        return res[()]
+    return res
+
+
+def _result(arr_shape, rdt, like, out, fname):
+    if out is None:
+        return np.empty_like(like, dtype=rdt) if like is not None else np.empty(arr_shape, rdt)
+    _check_out(out, arr_shape, rdt, fname)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Elementwise drivers
+
+
+def _map(kernels, srcs, T, res, params):
+    """Run an elementwise kernel pair over srcs (arrays already broadcast to
+    res.shape) into res."""
+    serial, parallel = kernels
+    n = res.size
+    if n == 0:
+        return
+    if all(s.dtype == T and s.shape == res.shape and _dense_same(s, res) for s in srcs) and res.dtype == T \
+            and not any(_aliased(s, res) for s in srcs):
+        flat = [s.ravel(order="K") for s in srcs]
+        run(serial, parallel, n, *flat, res.ravel(order="K"), params)
+        return
+    flat = [np.ascontiguousarray(np.broadcast_to(s, res.shape), dtype=T).reshape(-1) for s in srcs]
+    tmp = np.empty(n, T)
+    run(serial, parallel, n, *flat, tmp, params)
+    res[...] = tmp.reshape(res.shape)
+
+
+def _forward(name, fname, x, params, out):
+    arr = _asarray(x, fname)
+    T, rdt = _dtypes(arr.dtype, fname)
+    res = _result(arr.shape, rdt, arr, out, fname)
+    fs, fp, _, _ = _kernels.elementwise(name, T)
+    _map((fs, fp), (arr,), T, res, tuple(T(p) for p in params))
+    return _finish(res, out)
+
+
+def _backward(name, fname, grad, v, params, out, vname):
+    g = _asarray(grad, fname, "grad")
+    v = _asarray(v, fname, vname)
+    _dtypes(g.dtype, fname)
+    _dtypes(v.dtype, fname)
+    T, rdt = _dtypes(np.result_type(g.dtype, v.dtype), fname)
+    try:
+        shape = np.broadcast_shapes(g.shape, v.shape)
+    except ValueError:
+        raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast with {vname} of shape {v.shape}") from None
+    like = v if v.shape == shape else (g if g.shape == shape else None)
+    res = _result(shape, rdt, like, out, fname)
+    _, _, bs, bp = _kernels.elementwise(name, T)
+    _map((bs, bp), (g, v), T, res, tuple(T(p) for p in params))
+    return _finish(res, out)
+
+
+# ---------------------------------------------------------------------------
+# The elementwise functions, generated from the table
+
+
+def _make_elementwise(entry):
+    name = entry.name
+    pnames = list(entry.params)
+    sig = "".join(f", {p}={entry.params[p]!r}" for p in pnames)
+    checks = "".join(f"    {p} = _param({p}, {name!r}, {p!r})\n" for p in pnames)
+    checks_b = checks.replace(f"{name!r}", f"{name + '_backward'!r}")
+    ptuple = "(" + "".join(f"{p}, " for p in pnames) + ")"
+    v = entry.backward_uses
+    src = (
+        f"def {name}(x, /{sig}, *, out=None):\n{checks}"
+        f"    return _forward({name!r}, {name!r}, x, {ptuple}, out)\n\n"
+        f"def {name}_backward(grad, {v}, /{sig}, *, out=None):\n{checks_b}"
+        f"    return _backward({name!r}, {name + '_backward'!r}, grad, {v}, {ptuple}, out, {v!r})\n"
+    )
+    ns = dict(_forward=_forward, _backward=_backward, _param=_param)
+    exec(compile(src, f"<fastact.{name}>", "exec"), ns)
+    fwd, bwd = ns[name], ns[name + "_backward"]
+    params_doc = "".join(f"    {p} : float, default {entry.params[p]!r}\n" for p in pnames)
+    fwd.__doc__ = (
+        f"{entry.summary}\n\n    {entry.formula}\n\n"
+        f"Parameters\n----------\n    x : array_like\n{params_doc}"
+        f"    out : ndarray, optional\n        Where to write the result (may be x itself).\n\n"
+        f"{entry.notes}\n"
+    )
+    what = "the forward's output y" if v == "y" else "the forward's input x"
+    bwd.__doc__ = (
+        f"Gradient of {name} with respect to its input, from grad (dL/dy) and {what}.\n\n"
+        f"    {entry.derivative}\n\ngrad broadcasts against {v}; out= as in {name}.\n"
+    )
+    for f in (fwd, bwd):
+        f.__module__ = "fastact"
+    return fwd, bwd
+
+
+_generated = {}
+for _name in ELEMENTWISE:
+    _f, _b = _make_elementwise(ACTIVATIONS[_name])
+    _generated[_f.__name__] = _f
+    _generated[_b.__name__] = _b
+globals().update(_generated)
+leaky_relu = _generated["leaky_relu"]
+leaky_relu_backward = _generated["leaky_relu_backward"]
+
+
+# ---------------------------------------------------------------------------
+# RReLU
+
+
+def _rrelu_bounds(lower, upper, fname):
+    lower = _param(lower, fname, "lower")
+    upper = _param(upper, fname, "upper")
+    if lower > upper:
+        raise ValueError(f"{fname}: lower ({lower}) must not exceed upper ({upper})")
+    return lower, upper
+
+
+def _generator(rng, fname):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{fname}: rng must be a numpy.random.Generator, a seed or None, got {type(rng).__name__}")
+
+
+def rrelu(x, /, lower=1 / 8, upper=1 / 3, *, training=False, rng=None, out=None):
+    """Randomized leaky ReLU.
+
+    In evaluation (training=False) a leaky ReLU of slope (lower + upper) / 2.
+    In training each element x <= 0 gets its own slope drawn from
+    U(lower, upper) with ``rng`` (a numpy Generator or a seed), and the
+    function returns ``(y, noise)``: noise holds the slope of every element
+    (1 where x > 0), to be passed to ``rrelu_backward``.
+    """
+    fname = "rrelu"
+    lower, upper = _rrelu_bounds(lower, upper, fname)
+    if not training:
+        return _forward("leaky_relu", fname, x, ((lower + upper) / 2,), out)
+    arr = _asarray(x, fname)
+    T, rdt = _dtypes(arr.dtype, fname)
+    gen = _generator(rng, fname)
+    res = _result(arr.shape, rdt, arr, out, fname)
+    src = np.ascontiguousarray(arr, dtype=T).reshape(-1)
+    noise = np.empty(src.size, T)
+    gen.random(dtype=T, out=noise)
+    direct = res.dtype == T and res.flags.c_contiguous and not _aliased(src, res.reshape(-1))
+    dst = res.reshape(-1) if direct else np.empty(src.size, T)
+    serial, parallel = _kernels.rrelu_train(T)
+    if src.size:
+        run(serial, parallel, src.size, src, noise, dst, T(lower), T(upper - lower))
+    if not direct:
+        res[...] = dst.reshape(res.shape)
+    noise = noise.reshape(arr.shape)
+    if rdt != T:
+        noise = noise.astype(rdt)
+    return _finish(res, out), (noise[()] if out is None and noise.ndim == 0 else noise)
+
+
+def rrelu_backward(grad, x, noise=None, /, lower=1 / 8, upper=1 / 3, *, out=None):
+    """Gradient of rrelu: grad * noise with the slopes drawn in training, or,
+    with noise=None, the gradient of the evaluation form (slope (lower + upper) / 2)."""
+    fname = "rrelu_backward"
+    lower, upper = _rrelu_bounds(lower, upper, fname)
+    if noise is None:
+        return _backward("leaky_relu", fname, grad, x, ((lower + upper) / 2,), out, "x")
+    xa = _asarray(x, fname, "x")
+    na = _asarray(noise, fname, "noise")
+    if na.shape != xa.shape:
+        raise ValueError(f"{fname}: noise has shape {na.shape}, expected the shape of x {xa.shape}")
+    return _backward("product", fname, grad, na, (), out, "noise")
+
+
+# ---------------------------------------------------------------------------
+# Axis handling and the row-wise drivers (softmax family)
+
+
+def _axes(axis, ndim, fname):
+    if isinstance(axis, tuple):
+        items = axis
+    else:
+        items = (axis,)
+    result = []
+    for a in items:
+        try:
+            a = operator.index(a)
+        except TypeError:
+            raise TypeError(f"{fname}: axis must be an int or a tuple of ints, got {axis!r}") from None
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{fname}: axis {a} is out of range for an array of {ndim} dimension(s)")
+        result.append(a % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{fname}: repeated axis in {axis!r}")
+    return tuple(sorted(result))
+
+
+def _as_rows(arr, axes):
+    """(permutation that moves axes last, rows, row length)."""
+    perm = [i for i in range(arr.ndim) if i not in axes] + list(axes)
+    length = 1
+    for a in axes:
+        length *= arr.shape[a]
+    rows = arr.size // length if length else 0
+    return perm, rows, length
+
+
+def _rowwise(name, fname, srcs, axis, out, vnames):
+    arrs = [_asarray(s, fname, n) for s, n in zip(srcs, vnames)]
+    for a in arrs:
+        _dtypes(a.dtype, fname)
+    T, rdt = _dtypes(np.result_type(*[a.dtype for a in arrs]), fname)
+    if len(arrs) == 2 and arrs[0].shape != arrs[1].shape:
+        try:
+            shape = np.broadcast_shapes(arrs[0].shape, arrs[1].shape)
+        except ValueError:
+            raise ValueError(f"{fname}: grad of shape {arrs[0].shape} does not broadcast with "
+                             f"{vnames[1]} of shape {arrs[1].shape}") from None
+        arrs = [np.broadcast_to(a, shape) for a in arrs]
+    shape = arrs[-1].shape
+    zero_d = len(shape) == 0
+    axes = _axes(axis, max(len(shape), 1), fname)
+    res = _result(shape, rdt, None, out, fname)
+    if res.size == 0:
+        return res
+    views = [a.reshape(1) if zero_d else a for a in arrs]
+    rv = res.reshape(1) if zero_d else res
+    perm, rows, length = _as_rows(rv, axes)
+    moved = [v.transpose(perm) for v in views]
+    rmoved = rv.transpose(perm)
+    serial, parallel = _kernels.rowwise(name, T)
+    if all(m.dtype == T and m.flags.c_contiguous for m in moved) and rmoved.flags.c_contiguous \
+            and res.dtype == T and not any(_aliased(v, rv) for v in views):
+        flat = [m.reshape(rows, length) for m in moved]
+        run(serial, parallel, res.size, *flat, rmoved.reshape(rows, length))
+    else:
+        flat = [np.ascontiguousarray(m, dtype=T).reshape(rows, length) for m in moved]
+        tmp = np.empty((rows, length), T)
+        run(serial, parallel, res.size, *flat, tmp)
+        rmoved[...] = tmp.reshape(rmoved.shape)
+    return _finish(res, out)
+
+
+def softmax(x, /, axis=-1, *, out=None):
+    """exp(x - max) / sum(exp(x - max)) along axis (an int or a tuple of ints).
+
+    The maximum is subtracted first, so no input overflows; a slice of all
+    -inf gives NaN, as in PyTorch.
+    """
+    return _rowwise("softmax", "softmax", (x,), axis, out, ("x",))
+
+
+def log_softmax(x, /, axis=-1, *, out=None):
+    """x - max - log(sum(exp(x - max))) along axis, without forming softmax."""
+    return _rowwise("log_softmax", "log_softmax", (x,), axis, out, ("x",))
+
+
+def softmax_backward(grad, y, /, axis=-1, *, out=None):
+    """Gradient of softmax from grad and the forward's output y:
+    y * (grad - sum(grad * y)) along axis."""
+    return _rowwise("softmax_backward", "softmax_backward", (grad, y), axis, out, ("grad", "y"))
+
+
+def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
+    """Gradient of log_softmax from grad and the forward's output y:
+    grad - exp(y) * sum(grad) along axis."""
+    return _rowwise("log_softmax_backward", "log_softmax_backward", (grad, y), axis, out, ("grad", "y"))
+
+
+# ---------------------------------------------------------------------------
+# PReLU
+
+
+def _prelu_layout(arr, weight, axis, fname):
+    """Validated weight (compute dtype, 1-D) and (outer, C, inner)."""
+    w = _asarray(weight, fname, "weight")
+    if w.size == 0:
+        raise ValueError(f"{fname}: weight is empty; expected 1 entry or one per channel")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{fname}: weight must be finite")
+    if w.size == 1:
+        return w, (1, 1, arr.size)
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{fname}: weight has {w.size} entries, but a {arr.ndim}-d input has no channel axis; "
+            f"pass a single weight"
+        )
+    (ax,) = _axes(axis, arr.ndim, fname)
+    C = arr.shape[ax]
+    if w.size != C:
+        raise ValueError(f"{fname}: weight has {w.size} entries; expected 1 or {C} (the size of axis {axis})")
+    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
+    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    return w, (outer, C, inner)
+
+
+def _prelu_2d(n_out, C, inner):
+    """('cols', (outer, C)) or ('rows', (outer * C, inner)); weight size 1 as rows of BLOCK."""
+    if C == 1:
+        return "rows", None
+    if inner == 1:
+        return "cols", (n_out, C)
+    return "rows", (n_out * C, inner)
+
+
+def _split_single(flat):
+    """A flat array as (rows of BLOCK, remainder) 2-D views, for weight size 1."""
+    b = _kernels.BLOCK
+    n = flat.shape[0] // b * b
+    parts = []
+    if n:
+        parts.append((0, n, flat[:n].reshape(-1, b)))
+    if n < flat.shape[0]:
+        parts.append((n, flat.shape[0], flat[n:].reshape(1, -1)))
+    return parts
+
+
+def prelu(x, weight, /, *, axis=1, out=None):
+    """Parametric ReLU: x for x > 0, weight[c] * x for x <= 0.
+
+    weight has one entry, or one per channel along ``axis`` (PyTorch's
+    convention: channel axis 1; a 1-D input has no channel axis and takes a
+    single weight).
+    """
+    fname = "prelu"
+    arr = _asarray(x, fname)
+    T, rdt = _dtypes(arr.dtype, fname)
+    w, (outer, C, inner) = _prelu_layout(arr, weight, axis, fname)
+    res = _result(arr.shape, rdt, None, out, fname)
+    if arr.size == 0:
+        return _finish(res, out)
+    wT = np.ascontiguousarray(w, dtype=T).reshape(-1)
+    direct = arr.dtype == T and arr.flags.c_contiguous and res.flags.c_contiguous and res.dtype == T \
+        and not _aliased(arr, res)
+    src = arr.reshape(-1) if direct else np.ascontiguousarray(arr, dtype=T).reshape(-1)
+    dst = res.reshape(-1) if direct else np.empty(arr.size, T)
+    k = _kernels.prelu(T)
+    kind, shape2 = _prelu_2d(outer, C, inner)
+    if shape2 is None:
+        for (lo, hi, view), (_, _, oview) in zip(_split_single(src), _split_single(dst)):
+            run(*k["fwd_rows"], hi - lo, view, wT, oview)
+    else:
+        run(*k[f"fwd_{kind}"], arr.size, src.reshape(shape2), wT, dst.reshape(shape2))
+    if not direct:
+        res[...] = dst.reshape(arr.shape)
+    return _finish(res, out)
+
+
+def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
+    """(grad_x, grad_weight) of prelu.  grad_weight has weight's shape and sums
+    x * grad over x <= 0 and over every axis but the channel axis (in float64,
+    rounded once).  out: an array for grad_x, or a tuple (grad_x, grad_weight)."""
+    fname = "prelu_backward"
+    xa = _asarray(x, fname)
+    g = _asarray(grad, fname, "grad")
+    _dtypes(xa.dtype, fname)
+    _dtypes(g.dtype, fname)
+    T, rdt = _dtypes(np.result_type(xa.dtype, g.dtype), fname)
+    w, (outer, C, inner) = _prelu_layout(xa, weight, axis, fname)
+    if g.shape != xa.shape:
+        try:
+            g = np.broadcast_to(g, xa.shape)
+        except ValueError:
+            raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast to x's shape {xa.shape}") from None
+    out_x, out_w = (out if isinstance(out, tuple) else (out, None))
+    if isinstance(out, tuple) and len(out) != 2:
+        raise ValueError(f"{fname}: out must be an array or a tuple (grad_x, grad_weight)")
+    gw_shape = np.shape(weight)
+    if out_x is not None:
+        _check_out(out_x, xa.shape, rdt, fname, "out (grad_x)")
+    if out_w is not None:
+        _check_out(out_w, gw_shape, rdt, fname, "out (grad_weight)")
+    res = out_x if out_x is not None else np.empty(xa.shape, rdt)
+    gw = out_w if out_w is not None else np.empty(gw_shape, rdt)
+    if xa.size == 0:
+        gw[...] = 0
+        return res, gw
+    wT = np.ascontiguousarray(w, dtype=T).reshape(-1)
+    srcs = []
+    for a in (g, xa):
+        ok = a.dtype == T and a.flags.c_contiguous and not _aliased(a, res)
+        srcs.append(a.reshape(-1) if ok else np.ascontiguousarray(a, dtype=T).reshape(-1))
+    direct = res.flags.c_contiguous and res.dtype == T
+    dst = res.reshape(-1) if direct else np.empty(xa.size, T)
+    k = _kernels.prelu(T)
+    kind, shape2 = _prelu_2d(outer, C, inner)
+    if shape2 is None:
+        parts = []
+        for (lo, hi, gv), (_, _, xv), (_, _, ov) in zip(*(_split_single(a) for a in (*srcs, dst))):
+            part = np.empty(gv.shape[0], np.float64)
+            run(*k["bwd_rows"], hi - lo, gv, xv, wT, ov, part)
+            parts.append(part)
+        total = np.concatenate(parts).sum()
+    elif kind == "rows":
+        part = np.empty(shape2[0], np.float64)
+        run(*k["bwd_rows"], xa.size, srcs[0].reshape(shape2), srcs[1].reshape(shape2), wT, dst.reshape(shape2), part)
+        total = part.reshape(outer, C).sum(axis=0)
+    else:
+        nb = -(-outer // _kernels.PRELU_BLOCK)
+        part = np.empty((nb, C), np.float64)
+        run(*k["bwd_cols"], xa.size, srcs[0].reshape(shape2), srcs[1].reshape(shape2), wT, dst.reshape(shape2), part)
+        total = part.sum(axis=0)
+    if not direct:
+        res[...] = dst.reshape(xa.shape)
+    gw[...] = np.reshape(total, gw_shape)
+    return res, gw
+
+
+__all__ = sorted(
+    [n for n in _generated]
+    + ["rrelu", "rrelu_backward", "softmax", "log_softmax", "softmax_backward",
+       "log_softmax_backward", "prelu", "prelu_backward"]
+)

@@ -1,0 +1,172 @@
+"""The one place that wraps Numba: compile options, kernel instantiation,
+serial/parallel choice, thread count and the threading layer.
+
+Kernels are written once as plain Python *templates* (loops over 1-D arrays
+that call a scalar function ``f``).  ``instantiate`` turns a template into a
+Numba dispatcher by giving its code object a globals dict of its own (``f``,
+the math functions of one dtype, ...).  Nothing is compiled until a kernel is
+first called; compiled code is cached on disk (``cache=True``).
+
+Why not closures: Numba keys its on-disk cache on the pickled closure
+variables, and a pickled dispatcher carries a per-process id, so a closure
+over a jitted function would miss the cache in every new process.  The
+template's only free variable is a fingerprint of fastact's source and the
+Numba version, so editing any kernel source invalidates the cache.
+"""
+import functools
+import hashlib
+import os
+import threading
+import types as pytypes
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from numba import njit
+
+# Compile options shared by every kernel.  No fast-math flags on elementwise
+# kernels: NaN/inf handling and the range reductions in _math need strict
+# IEEE semantics.  error_model="numpy" removes Python's division checks, which
+# would otherwise block vectorization.
+JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy")
+# The only fast-math flag used anywhere: reassociation of the sums in
+# reductions (softmax denominators, gradient sums), so they vectorize.  It
+# leaves NaN and inf semantics alone (no nnan/ninf).
+REDUCE_FASTMATH = frozenset({"reassoc"})
+
+# Arrays with fewer elements than this run on the serial kernel.  Chosen by
+# bench/test_threshold.py (see docs/threshold.md): below it the thread
+# launch costs more than the second core saves.
+PARALLEL_THRESHOLD = 1 << 15
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@functools.cache
+def fingerprint():
+    """Hash of fastact's kernel sources and the Numba version."""
+    h = hashlib.sha256(numba.__version__.encode())
+    for name in sorted(os.listdir(_HERE)):
+        if name.endswith(".py"):
+            with open(os.path.join(_HERE, name), "rb") as fh:
+                h.update(name.encode() + fh.read())
+    return h.hexdigest()[:16]
+
+
+def _cell(value):
+    return pytypes.CellType(value)
+
+
+def instantiate(template, name, namespace, parallel=False, fastmath=False):
+    """A lazily compiled, disk-cached dispatcher running ``template`` with
+    ``namespace`` as its globals.  ``name`` must be unique per kernel: it names
+    the cache files."""
+    code = template.__code__
+    if code.co_freevars != ("_FP",):
+        raise RuntimeError(f"template {template.__name__} must close over _FP only")
+    g = {"np": np, "numba": numba, "prange": numba.prange, "range": range}
+    g.update(namespace)
+    fn = pytypes.FunctionType(code, g, name, template.__defaults__, (_cell(fingerprint()),))
+    fn.__qualname__ = name
+    fn.__module__ = __name__
+    fn.__doc__ = template.__doc__
+    opts = dict(JIT_OPTIONS)
+    if fastmath:
+        opts["fastmath"] = set(fastmath)
+    return njit(parallel=parallel, **opts)(fn)
+
+
+# ---------------------------------------------------------------------------
+# Execution settings: serial / parallel / auto, thread count
+
+
+class _Settings(threading.local):
+    mode = "auto"
+
+
+_settings = _Settings()
+_MODES = ("auto", "serial", "parallel")
+
+
+def get_mode():
+    return _settings.mode
+
+
+@contextmanager
+def config(mode=None, threads=None):
+    """Set fastact's execution for a block of code (this thread only).
+
+    mode: "auto" (serial below a measured size, parallel above), "serial" or
+    "parallel".  threads: the number of threads of the parallel kernels
+    (``numba.set_num_threads``), at most ``numba.config.NUMBA_NUM_THREADS``.
+    """
+    if mode is not None and mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if threads is not None:
+        limit = numba.config.NUMBA_NUM_THREADS
+        if not isinstance(threads, (int, np.integer)) or not 1 <= threads <= limit:
+            raise ValueError(f"threads must be an integer in [1, {limit}], got {threads!r}")
+    old_mode, old_threads = _settings.mode, numba.get_num_threads()
+    try:
+        if mode is not None:
+            _settings.mode = mode
+        if threads is not None:
+            numba.set_num_threads(int(threads))
+        yield
+    finally:
+        _settings.mode = old_mode
+        numba.set_num_threads(old_threads)
+
+
+# The workqueue threading layer cannot run two parallel regions at once: a
+# second thread that finds it busy runs the serial kernel instead.
+_workqueue_lock = threading.Lock()
+_layer = None
+
+
+def use_parallel(size):
+    mode = _settings.mode
+    if mode == "serial":
+        return False
+    if mode == "parallel":
+        return True
+    return size >= PARALLEL_THRESHOLD and numba.get_num_threads() > 1
+
+
+def run(serial, parallel, size, *args):
+    """Run the serial or the parallel kernel on args, by size and settings."""
+    if not use_parallel(size):
+        return serial(*args)
+    if _layer is None or _layer == "workqueue":
+        if not _workqueue_lock.acquire(blocking=False):
+            return serial(*args)
+        try:
+            result = parallel(*args)
+            _note_layer()
+            return result
+        finally:
+            _workqueue_lock.release()
+    return parallel(*args)
+
+
+def _note_layer():
+    global _layer
+    try:
+        _layer = numba.threading_layer()
+    except ValueError:
+        _layer = None
+
+
+def threading_layer():
+    """The Numba threading layer in use (starts it with a tiny parallel run)."""
+    if _layer is None:
+        _probe(np.zeros(4))
+        _note_layer()
+    return _layer
+
+
+@njit(parallel=True, cache=True)
+def _probe(a):
+    for i in numba.prange(a.size):
+        a[i] += 1.0
+    return a

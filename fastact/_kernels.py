@@ -1,0 +1,367 @@
+"""Loop templates and the builders that turn scalar definitions into serial
+and parallel kernels, one set per dtype, compiled on first use.
+
+Every template works on 1-D or 2-D C-contiguous arrays; ``_api`` flattens and
+lays out the user's arrays before calling them.  A parallel kernel splits the
+work into one contiguous range per thread and runs the *serial* kernel on
+each range, so the inner loops vectorize exactly as in the serial kernel and
+the two give bitwise identical results.
+"""
+import functools
+
+import numpy as np
+
+from . import _elementwise
+from ._jit import REDUCE_FASTMATH, instantiate
+from ._math import MATH
+
+
+def _templates():
+    _FP = None  # the cache fingerprint; see _jit.instantiate
+
+    # -- elementwise ----------------------------------------------------------
+    def map1(x, out, p):
+        _FP
+        for i in range(x.shape[0]):
+            out[i] = f(x[i], *p)
+
+    def map2(a, b, out, p):
+        _FP
+        for i in range(a.shape[0]):
+            out[i] = f(a[i], b[i], *p)
+
+    def pmap1(x, out, p):
+        _FP
+        n = x.shape[0]
+        size = chunk_size(n)
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], out[lo:hi], p)
+
+    def pmap2(a, b, out, p):
+        _FP
+        n = a.shape[0]
+        size = chunk_size(n)
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(a[lo:hi], b[lo:hi], out[lo:hi], p)
+
+    # -- rows of a 2-D array (softmax family) ---------------------------------
+    def rows1(x, out):
+        _FP
+        for r in range(x.shape[0]):
+            row(x[r], out[r])
+
+    def rows2(a, b, out):
+        _FP
+        for r in range(a.shape[0]):
+            row(a[r], b[r], out[r])
+
+    def prows1(x, out):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], out[lo:hi])
+
+    def prows2(a, b, out):
+        _FP
+        n = a.shape[0]
+        size = row_chunk(n, a.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(a[lo:hi], b[lo:hi], out[lo:hi])
+
+    def softmax_row(x, out):
+        _FP
+        n = x.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, x[i])
+        s = ACC(0)
+        for i in range(n):
+            e = exp_diff(x[i], m)
+            out[i] = e
+            s += ACC(e)
+        inv = ACC(1) / s
+        for i in range(n):
+            out[i] = T(ACC(out[i]) * inv)
+
+    def log_softmax_row(x, out):
+        _FP
+        n = x.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, x[i])
+        # t = sum(exp(x - m)) - 1, leaving out one maximum's exact 1 so that
+        # log(1 + t) keeps full relative accuracy when t is tiny
+        s = ACC(0)
+        c = 0
+        for i in range(n):
+            d = x[i] - m
+            e = ACC(exp(d))
+            s += ACC(0) if d == ZERO else e
+            c += 1 if d == ZERO else 0
+        lse = T(log1p_acc(s + ACC(c - 1)))
+        for i in range(n):
+            out[i] = (x[i] - m) - lse
+
+    def softmax_backward_row(g, y, out):
+        _FP
+        n = g.shape[0]
+        dot = ACC(0)
+        for i in range(n):
+            dot += ACC(g[i]) * ACC(y[i])
+        for i in range(n):
+            out[i] = T(ACC(y[i]) * (ACC(g[i]) - dot))
+
+    def log_softmax_backward_row(g, y, out):
+        _FP
+        n = g.shape[0]
+        sg = ACC(0)
+        for i in range(n):
+            sg += ACC(g[i])
+        for i in range(n):
+            out[i] = T(ACC(g[i]) - exp_acc(ACC(y[i])) * sg)
+
+    # -- PReLU ------------------------------------------------------------------
+    # rows: x is (R, inner), row r uses w[r % C];  cols: x is (N, C), w along C.
+    def prelu_rows(x, w, out):
+        _FP
+        C = w.shape[0]
+        for r in range(x.shape[0]):
+            wc = w[r % C]
+            xr = x[r]
+            orow = out[r]
+            for j in range(xr.shape[0]):
+                v = xr[j]
+                orow[j] = v if v > ZERO else wc * v
+
+    def prelu_cols(x, w, out):
+        _FP
+        for r in range(x.shape[0]):
+            xr = x[r]
+            orow = out[r]
+            for c in range(xr.shape[0]):
+                v = xr[c]
+                orow[c] = v if v > ZERO else w[c] * v
+
+    def prelu_rows_bwd(g, x, w, gx, part):
+        """gx and, per row, part[r] = sum of x*g over x <= 0."""
+        _FP
+        C = w.shape[0]
+        for r in range(x.shape[0]):
+            wc = w[r % C]
+            xr, gr, orow = x[r], g[r], gx[r]
+            s = ACC(0)
+            for j in range(xr.shape[0]):
+                v = xr[j]
+                gv = gr[j]
+                orow[j] = gv if v > ZERO else wc * gv
+                s += ACC(0) if v > ZERO else ACC(v) * ACC(gv)
+            part[r] = s
+
+    def prelu_cols_bwd(g, x, w, gx, part):
+        """gx and, per block of BLOCK rows b, part[b, c] = sum of x*g over x <= 0."""
+        _FP
+        n = x.shape[0]
+        for b in range(part.shape[0]):
+            acc = part[b]
+            acc[:] = ACC(0)
+            for r in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+                xr, gr, orow = x[r], g[r], gx[r]
+                for c in range(xr.shape[0]):
+                    v = xr[c]
+                    gv = gr[c]
+                    orow[c] = gv if v > ZERO else w[c] * gv
+                    acc[c] += ACC(0) if v > ZERO else ACC(v) * ACC(gv)
+
+    def prelu_pcols_bwd(g, x, w, gx, part):
+        _FP
+        n = x.shape[0]
+        for b in prange(part.shape[0]):
+            r0 = b * BLOCK
+            r1 = min(n, r0 + BLOCK)
+            inner(g[r0:r1], x[r0:r1], w, gx[r0:r1], part[b:b + 1])
+
+    # -- RReLU in training: noise holds U[0,1) draws and becomes the slopes ----
+    def rrelu_train(x, noise, out, lower, width):
+        _FP
+        for i in range(x.shape[0]):
+            v = x[i]
+            s = ONE if v > ZERO else lower + width * noise[i]
+            noise[i] = s
+            out[i] = v * s
+
+    def prrelu_train(x, noise, out, lower, width):
+        _FP
+        n = x.shape[0]
+        size = chunk_size(n)
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], noise[lo:hi], out[lo:hi], lower, width)
+
+    return dict(locals())
+
+
+TEMPLATES = _templates()
+PRELU_BLOCK = 256  # rows per partial sum of PReLU's weight gradient (fixed: results must not depend on threads)
+
+
+def _jit_helpers():
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def chunk_size(n):
+        """Elements per block of a parallel loop.  prange hands each thread one
+        contiguous range of blocks; the block size does not depend on the
+        thread count, so neither do the results."""
+        return BLOCK
+
+    @njit(nogil=True, cache=True)
+    def row_chunk(n_rows, row_len):
+        """Rows per block: about BLOCK elements."""
+        return max(1, BLOCK // max(row_len, 1))
+
+    return chunk_size, row_chunk
+
+
+BLOCK = 8192
+chunk_size, row_chunk = _jit_helpers()
+
+
+def _common(T):
+    M = MATH[T]
+    ACC = np.float64  # sums and products of reductions are carried in float64
+    return dict(T=T, ACC=ACC, ZERO=T(0), ONE=T(1), NEG_INF=T(-np.inf), maxnum=M.maxnum,
+                exp=M.exp, chunk_size=chunk_size, row_chunk=row_chunk)
+
+
+def _tag(T):
+    return {np.float32: "f32", np.float64: "f64"}[T]
+
+
+@functools.cache
+def elementwise(name, T):
+    """(forward_serial, forward_parallel, backward_serial, backward_parallel)
+    for the elementwise activation ``name``, built from ``_elementwise.<name>``."""
+    from numba import njit
+
+    fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
+    fwd = njit(nogil=True, error_model="numpy")(fwd)
+    bwd = njit(nogil=True, error_model="numpy")(bwd)
+    base = f"{name}_{_tag(T)}"
+    out = []
+    for direction, fn, s_tpl, p_tpl in (("forward", fwd, "map1", "pmap1"), ("backward", bwd, "map2", "pmap2")):
+        serial = instantiate(TEMPLATES[s_tpl], f"{base}_{direction}_serial", dict(f=fn))
+        parallel = instantiate(TEMPLATES[p_tpl], f"{base}_{direction}_parallel",
+                               dict(inner=serial, chunk_size=chunk_size), parallel=True)
+        out += [serial, parallel]
+    return tuple(out)
+
+
+def _exp_diff(T):
+    """exp(x - m) with the rounding error of x - m (TwoSum) put back as a
+    first-order factor, so softmax stays within a few ulp when |x - m| is large."""
+    from numba import njit
+
+    exp, fma = MATH[T].exp, MATH[T].fma
+
+    @njit(nogil=True, error_model="numpy")
+    def exp_diff(x, m):
+        d = x - m
+        bp = d - x
+        ap = d - bp
+        err = (x - ap) + (-m - bp)
+        e = exp(d)
+        return e if err != err else fma(e, err, e)
+
+    return exp_diff
+
+
+@functools.cache
+def rowwise(name, T):
+    """(serial, parallel) over the rows of a 2-D C-contiguous array for
+    softmax, log_softmax and their backwards."""
+    ns = _common(T)
+    M64 = MATH[np.float64]
+    ns.update(exp_diff=_exp_diff(T), log1p_acc=M64.log1p, exp_acc=M64.exp)
+    tpl = TEMPLATES[f"{name}_row"]
+    row = instantiate(tpl, f"{name}_{_tag(T)}_row", ns, fastmath=REDUCE_FASTMATH)
+    nargs = tpl.__code__.co_argcount - 1
+    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"{name}_{_tag(T)}_serial", dict(row=row))
+    parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"{name}_{_tag(T)}_parallel",
+                           dict(inner=serial, row_chunk=row_chunk), parallel=True)
+    return serial, parallel
+
+
+@functools.cache
+def prelu(T):
+    """dict of PReLU kernels: fwd_rows, fwd_cols (serial and parallel each),
+    bwd_rows, bwd_cols."""
+    ns = _common(T)
+    ns["BLOCK"] = PRELU_BLOCK
+    k = {}
+    for part in ("rows", "cols"):
+        s = instantiate(TEMPLATES[f"prelu_{part}"], f"prelu_{part}_{_tag(T)}_serial", ns)
+        p = instantiate(_PRELU_TPL[0], f"prelu_{part}_{_tag(T)}_parallel",
+                        dict(inner=s, row_chunk=row_chunk, ROWS=part == "rows"), parallel=True)
+        k[f"fwd_{part}"] = (s, p)
+    s = instantiate(TEMPLATES["prelu_rows_bwd"], f"prelu_rows_bwd_{_tag(T)}_serial", ns,
+                    fastmath=REDUCE_FASTMATH)
+    p = instantiate(_PRELU_TPL[1], f"prelu_rows_bwd_{_tag(T)}_parallel",
+                    dict(inner=s, row_chunk=row_chunk), parallel=True)
+    k["bwd_rows"] = (s, p)
+    s = instantiate(TEMPLATES["prelu_cols_bwd"], f"prelu_cols_bwd_{_tag(T)}_serial", ns,
+                    fastmath=REDUCE_FASTMATH)
+    p = instantiate(TEMPLATES["prelu_pcols_bwd"], f"prelu_cols_bwd_{_tag(T)}_parallel",
+                    dict(inner=s, BLOCK=PRELU_BLOCK), parallel=True)
+    k["bwd_cols"] = (s, p)
+    return k
+
+
+def _prelu_templates():
+    _FP = None
+
+    def pfwd(x, w, out):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        if ROWS:  # keep r % C aligned with the global row index
+            C = w.shape[0]
+            size = (size + C - 1) // C * C
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], w, out[lo:hi])
+
+    def prows_bwd(g, x, w, gx, part):
+        _FP
+        n = x.shape[0]
+        C = w.shape[0]
+        size = row_chunk(n, x.shape[1])
+        size = (size + C - 1) // C * C  # keep r % C aligned with the global row index
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(g[lo:hi], x[lo:hi], w, gx[lo:hi], part[lo:hi])
+
+    return pfwd, prows_bwd
+
+
+_PRELU_TPL = _prelu_templates()
+
+
+@functools.cache
+def rrelu_train(T):
+    ns = _common(T)
+    s = instantiate(TEMPLATES["rrelu_train"], f"rrelu_train_{_tag(T)}_serial", ns)
+    p = instantiate(TEMPLATES["prrelu_train"], f"rrelu_train_{_tag(T)}_parallel",
+                    dict(inner=s, chunk_size=chunk_size), parallel=True)
+    return s, p

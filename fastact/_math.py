@@ -1,0 +1,290 @@
+"""Branch-free scalar math for the kernels, in float32 and float64.
+
+Numba from PyPI has no SVML, so ``np.exp`` inside a loop is a scalar libm call
+that stops LLVM from vectorizing.  The functions here are written in plain
+arithmetic (range reduction, a polynomial, exponent-bit scaling) and a handful
+of LLVM intrinsics, so that a loop calling them compiles to packed SIMD code.
+
+Each function is built once per dtype by a factory that closes over constants
+of that dtype: a bare Python float in float32 code would promote it to float64.
+``MATH[np.float32]`` and ``MATH[np.float64]`` hold the two sets.
+
+Accuracy (worst case over the whole range, measured by the test suite against
+mpmath / long double): exp and expm1 about 1 ulp, log1p about 1 ulp, tanh about
+2 ulp.  NaN propagates; +-inf, overflow, underflow and subnormal results follow
+C99 (exp(-inf) = 0, expm1(-inf) = -1, log1p(-1) = -inf, log1p(x < -1) = NaN).
+
+No fast-math flags are used here: the range reductions rely on the exact
+IEEE order of operations, and fused multiply-adds are written out explicitly
+with ``fma`` so that scalar and vector code round identically.
+"""
+from types import SimpleNamespace
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# The polynomial coefficients come from tools/fit_polynomials.py.
+# Q(r) = (exp(r) - 1 - r) / r**2 on |r| <= ln(2)/2
+_EXP_Q = {
+    np.float32: (0.5000000013457727, 0.16666666681614256, 0.04166646500604005,
+                 0.008333310934448869, 0.0013933641031986701, 0.00019890980869750327),
+    np.float64: (0.5, 0.1666666666666667, 0.04166666666666667, 0.008333333333326141,
+                 0.0013888888888883752, 0.00019841269874800493, 2.4801587325533363e-05,
+                 2.7557255425746435e-06, 2.7557273661348637e-07, 2.510520637395701e-08,
+                 2.0914679376583935e-09),
+}
+# P(z) = (2 atanh(sqrt z) - 2 sqrt z) / z**1.5 on 0 <= z <= (3 - 2 sqrt 2)**2
+_LOG_P = {
+    np.float32: (0.6666666655449709, 0.40000121839806124, 0.28550820815960665,
+                 0.23330467216303835),
+    np.float64: (0.6666666666666666, 0.4000000000000088, 0.28571428570803614,
+                 0.22222222391713917, 0.18181795640132906, 0.15386239702814658,
+                 0.13268773138656886, 0.13086626147840102),
+}
+
+# Not cached on disk: these are closures (their callers are cached, with them inlined).
+_JIT = dict(nogil=True, error_model="numpy")
+
+# ---------------------------------------------------------------------------
+# LLVM intrinsics (typed for float32 and float64 only)
+
+
+def _float_args(*args):
+    return all(isinstance(a, types.Float) for a in args) and len(set(args)) == 1
+
+
+def _llvm_name(ty):
+    return "f32" if ty.bitwidth == 32 else "f64"
+
+
+def _llvm_intrinsic(name, nargs):
+    """A Numba intrinsic calling ``llvm.<name>.f32/f64`` with nargs float args."""
+
+    def typer(typingctx, *args):
+        if len(args) != nargs or not _float_args(*args):
+            return None
+        ty = args[0]
+
+        def codegen(context, builder, sig, llargs):
+            lty = context.get_value_type(ty)
+            fnty = ir.FunctionType(lty, [lty] * nargs)
+            fn = builder.module.declare_intrinsic(f"llvm.{name}", [lty], fnty)
+            return builder.call(fn, llargs)
+
+        return ty(*args), codegen
+
+    return typer
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with a single rounding."""
+    return _llvm_intrinsic("fma", 3)(typingctx, a, b, c)
+
+
+@intrinsic
+def rint(typingctx, a):
+    """Round to nearest integer, ties to even (NaN and inf pass through)."""
+    return _llvm_intrinsic("rint", 1)(typingctx, a)
+
+
+@intrinsic
+def floor(typingctx, a):
+    return _llvm_intrinsic("floor", 1)(typingctx, a)
+
+
+@intrinsic
+def fabs(typingctx, a):
+    return _llvm_intrinsic("fabs", 1)(typingctx, a)
+
+
+@intrinsic
+def maxnum(typingctx, a, b):
+    """IEEE maxNum: the larger of a and b, the other operand if one is NaN."""
+    return _llvm_intrinsic("maxnum", 2)(typingctx, a, b)
+
+
+@intrinsic
+def copysign(typingctx, a, b):
+    return _llvm_intrinsic("copysign", 2)(typingctx, a, b)
+
+
+@intrinsic
+def scale2(typingctx, x, n):
+    """x * 2**n for an integral float n whose 2**n is a normal number.
+
+    2**n is built from the exponent bits, so the product rounds once.  A NaN n
+    is replaced by 0 before the integer conversion (the result is then x * 1,
+    and the caller's NaN reaches the output through x).
+    """
+    if not _float_args(x, n):
+        return None
+    ty = x
+
+    def codegen(context, builder, sig, args):
+        xv, nv = args
+        fty = context.get_value_type(ty)
+        bits, mant, bias = (32, 23, 127) if ty.bitwidth == 32 else (64, 52, 1023)
+        ity = ir.IntType(bits)
+        isnan = builder.fcmp_unordered("uno", nv, nv)
+        nv = builder.select(isnan, ir.Constant(fty, 0.0), nv)
+        ni = builder.fptosi(nv, ity)
+        e = builder.shl(builder.add(ni, ir.Constant(ity, bias)), ir.Constant(ity, mant))
+        return builder.fmul(xv, builder.bitcast(e, fty))
+
+    return ty(x, n), codegen
+
+
+@intrinsic
+def split_log(typingctx, u):
+    """For a positive normal u, (m, k) with u = m * 2**k, sqrt(2)/2 <= m < sqrt(2).
+
+    k is returned as a float.  For other u the values are meaningless but
+    defined; callers select the special cases afterwards.
+    """
+    if not isinstance(u, types.Float):
+        return None
+    ty = u
+
+    def codegen(context, builder, sig, args):
+        (uv,) = args
+        fty = context.get_value_type(ty)
+        if ty.bitwidth == 32:
+            ity, one, sqh, mant, bias, mmask = ir.IntType(32), 0x3F800000, 0x3F3504F3, 23, 127, 0x007FFFFF
+        else:
+            ity, one, sqh, mant, bias, mmask = (ir.IntType(64), 0x3FF0000000000000, 0x3FE6A09E667F3BCD,
+                                                 52, 1023, 0x000FFFFFFFFFFFFF)
+        ix = builder.bitcast(uv, ity)
+        ix = builder.add(ix, ir.Constant(ity, one - sqh))
+        k = builder.sub(builder.ashr(ix, ir.Constant(ity, mant)), ir.Constant(ity, bias))
+        mb = builder.add(builder.and_(ix, ir.Constant(ity, mmask)), ir.Constant(ity, sqh))
+        m = builder.bitcast(mb, fty)
+        kf = builder.sitofp(k, fty)
+        return context.make_tuple(builder, sig.return_type, [m, kf])
+
+    return types.UniTuple(ty, 2)(u), codegen
+
+
+# ---------------------------------------------------------------------------
+# The functions, built per dtype
+
+
+def _horner(coeffs):
+    """An njit function evaluating sum(c[i] * r**i) with fma, c as constants."""
+    cs = coeffs
+    n = len(cs)
+
+    # Unrolled by construction: Numba folds the constant tuple indexing.
+    @njit(**_JIT)
+    def horner(r):
+        acc = cs[n - 1]
+        for i in range(n - 2, -1, -1):
+            acc = fma(acc, r, cs[i])
+        return acc
+
+    return horner
+
+
+def _build(T):
+    f = np.finfo(T)
+    is32 = T == np.float32
+    one, two, half, zero = T(1), T(2), T(0.5), T(0)
+    inf, nan = T(np.inf), T(np.nan)
+    log2e = T(1.4426950408889634)
+    ln2 = np.float64(0.6931471805599453094172321)
+    ln2_hi = T(ln2)
+    ln2_lo = T(0.6931471805599453094172321 - float(ln2_hi)) if is32 else T(2.3190468138462996e-17)
+    tiny = T(f.tiny)  # below this, expm1(x) = log1p(x) = x (and -0.0 stays -0.0)
+    # exp overflows above hi and underflows to +0 below lo
+    exp_lo, exp_hi = (T(-104.0), T(89.0)) if is32 else (T(-746.0), T(710.0))
+    # below m1_lo, expm1(x) rounds to -1
+    m1_lo = T(-18.0) if is32 else T(-40.0)
+    half_max_exp = T(64.0) if is32 else T(512.0)
+    # above tanh_hi, tanh(x) rounds to +-1
+    tanh_hi = T(10.0) if is32 else T(20.0)
+    q = tuple(T(c) for c in _EXP_Q[T])
+    p = tuple(T(c) for c in _LOG_P[T])
+    poly_q = _horner(q)
+    poly_p = _horner(p)
+
+    @njit(**_JIT)
+    def clamp(x, lo, hi):
+        """x limited to [lo, hi]; NaN stays NaN."""
+        x = hi if x > hi else x
+        return lo if x < lo else x
+
+    @njit(**_JIT)
+    def _reduce(x):
+        """n, r with x = n*ln2 + r, |r| <= ln2/2, and expm1(r) as r + r*r*Q(r)."""
+        n = rint(x * log2e)
+        r = fma(-n, ln2_hi, x)
+        r = fma(-n, ln2_lo, r)
+        em1 = fma(r * r, poly_q(r), r)
+        return n, em1
+
+    @njit(**_JIT)
+    def exp(x):
+        xc = clamp(x, exp_lo, exp_hi)
+        n, em1 = _reduce(xc)
+        n1 = floor(n * half)
+        return scale2(scale2(em1 + one, n1), n - n1)
+
+    @njit(**_JIT)
+    def expm1(x):
+        xc = clamp(x, m1_lo, exp_hi)
+        n, em1 = _reduce(xc)
+        # 2**n * (em1 + 1) - 1, with 2**n split as 2**n1 * 2**n2, n2 >= 0
+        n1 = n if n < half_max_exp else half_max_exp
+        n2 = n - n1
+        s1 = scale2(one, n1)
+        res = scale2(fma(em1, s1, s1 - scale2(one, -n2)), n2)
+        return x if fabs(x) < tiny else res
+
+    @njit(**_JIT)
+    def log1p(x):
+        u = one + x
+        m, k = split_log(u)
+        # rounding error of 1 + x, carried as a first-order correction
+        c = (x - (u - one)) if k < two else (one - (u - x))
+        c = c / u
+        fm = m - one
+        s = fm / (two + fm)
+        z = s * s
+        lo = fma(k, ln2_lo, c)
+        r = fm - (s * (fm - z * poly_p(z)) - lo)
+        res = fma(k, ln2_hi, r)
+        res = x if fabs(x) < tiny else res
+        res = inf if x == inf else res
+        res = -inf if x == -one else res
+        return nan if x < -one else res
+
+    @njit(**_JIT)
+    def log(x):
+        """Natural log for x > 0 (through log1p's core, for callers that need it)."""
+        return log1p(x - one) if x < two else _log_big(x)
+
+    @njit(**_JIT)
+    def _log_big(x):
+        m, k = split_log(x)
+        fm = m - one
+        s = fm / (two + fm)
+        z = s * s
+        r = fm - s * (fm - z * poly_p(z))
+        res = fma(k, ln2_hi, fma(k, ln2_lo, r))
+        return inf if x == inf else res
+
+    @njit(**_JIT)
+    def tanh(x):
+        a = clamp(fabs(x), zero, tanh_hi)
+        e = expm1(a + a)
+        return copysign(e / (e + two), x)
+
+    return SimpleNamespace(
+        T=T, exp=exp, expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        fabs=fabs, maxnum=maxnum, copysign=copysign,
+    )
+
+
+MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

@@ -1,0 +1,116 @@
+"""The two interchangeable compute backends of the trainer.
+
+``backend="fastact"`` runs every activation, its backward and the log-softmax
+of the loss on fastact's compiled kernels, and Adam's update on one fused
+compiled loop (:mod:`fastact.nn._kernels`).  ``backend="numpy"`` runs the same
+steps on :mod:`fastact.reference` (plain NumPy, straight from the formulas)
+and Adam's update as a sequence of in-place NumPy operations.  Matrix products
+are NumPy's (BLAS) in both, so a comparison of the two measures what the
+kernels change and nothing else.
+
+Both backends draw the same random numbers from the same generator, so with the
+same seed they train the same network to within floating-point rounding.
+"""
+import numpy as np
+
+BACKENDS = ("fastact", "numpy")
+
+
+class Backend:
+    """Looks activation functions up by name in one module.
+
+    ``function("relu")`` returns the forward, ``function("relu_backward")`` the
+    backward.  The one operation whose calling convention differs between the
+    modules, RReLU in training mode, is :meth:`rrelu_train`.
+    """
+
+    def __init__(self, name, module, compiled):
+        self.name = name
+        self.module = module
+        self.compiled = compiled
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+    def function(self, name):
+        try:
+            return getattr(self.module, name)
+        except AttributeError:
+            raise NotImplementedError(
+                f"backend {self.name!r} has no function {name!r} "
+                f"({self.module.__name__} does not define it)") from None
+
+    def rrelu_train(self, x, lower, upper, rng):
+        """RReLU in training mode: ``(y, noise)``, with ``noise`` the slope used
+        for each element (1 where x > 0).
+
+        One uniform draw per element, ``rng.random(x.shape, dtype=x.dtype)``,
+        turned into the slope ``lower + (upper - lower) * u`` where x <= 0; the
+        compiled kernel draws exactly this, so both backends use the same
+        slopes.
+        """
+        if self.compiled:
+            return self.module.rrelu(x, lower, upper, training=True, rng=rng)
+        u = rng.random(x.shape, dtype=x.dtype)
+        t = x.dtype.type
+        slope = t(lower) + (t(upper) - t(lower)) * u
+        noise = np.where(x > 0, np.ones_like(u), slope)
+        return self.module.rrelu(x, lower, upper, noise=noise), noise
+
+    def adam_update(self, p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2):
+        """One Adam update of ``p`` in place (PyTorch's formula)::
+
+            m = beta1 m + (1 - beta1) g
+            v = beta2 v + (1 - beta2) g^2
+            p -= step_size * m / (sqrt(v) / sqrt_bias2 + eps)
+
+        with ``step_size = lr / (1 - beta1^t)`` and ``sqrt_bias2 =
+        sqrt(1 - beta2^t)``.
+        """
+        if self.compiled:
+            from ._kernels import adam_update
+            adam_update(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
+            return
+        _adam_update_numpy(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
+
+
+def _adam_update_numpy(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2):
+    t = p.dtype.type
+    m *= t(beta1)
+    m += t(1 - beta1) * g
+    v *= t(beta2)
+    v += t(1 - beta2) * (g * g)
+    denom = np.sqrt(v)
+    denom *= t(1 / sqrt_bias2)
+    denom += t(eps)
+    step = np.divide(m, denom, out=denom)
+    step *= t(step_size)
+    p -= step
+
+
+_CACHE = {}
+
+
+def get_backend(backend):
+    """The backend called ``backend`` ("fastact" or "numpy"); a Backend passes
+    through unchanged."""
+    if isinstance(backend, Backend):
+        return backend
+    if backend in _CACHE:
+        return _CACHE[backend]
+    if backend == "numpy":
+        from .. import reference
+        result = Backend("numpy", reference, compiled=False)
+    elif backend == "fastact":
+        import fastact
+        missing = [n for n in ("relu", "relu_backward", "log_softmax", "log_softmax_backward")
+                   if not hasattr(fastact, n)]
+        if missing:
+            raise ImportError(
+                "the fastact backend needs fastact's compiled kernels, but fastact does not "
+                f"define {', '.join(missing)}; use backend='numpy' meanwhile")
+        result = Backend("fastact", fastact, compiled=True)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    _CACHE[backend] = result
+    return result
