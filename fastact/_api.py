@@ -16,12 +16,13 @@ import operator
 import numpy as np
 
 from . import _kernels
-from ._jit import run
+from ._jit import PARALLEL_THRESHOLD, _settings, run
 from ._registry import ACTIVATIONS, ELEMENTWISE
 
 _F32, _F64, _F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
 # input dtype -> (compute type, result dtype)
 _DTYPES = {_F32: (np.float32, _F32), _F64: (np.float64, _F64), _F16: (np.float32, _F16)}
+_NATIVE = (_F32, _F64)
 
 
 def _dtypes(dt, fname):
@@ -102,23 +103,55 @@ def _result(arr_shape, rdt, like, out, fname):
 
 def _map(kernels, srcs, T, res, params):
     """Run an elementwise kernel pair over srcs (arrays already broadcast to
-    res.shape) into res."""
+    res.shape) into res.  params: a tuple of T, or () for kernels without."""
     serial, parallel = kernels
     n = res.size
     if n == 0:
         return
+    extra = (params,) if params else ()
     if all(s.dtype == T and s.shape == res.shape and _dense_same(s, res) for s in srcs) and res.dtype == T \
             and not any(_aliased(s, res) for s in srcs):
         flat = [s.ravel(order="K") for s in srcs]
-        run(serial, parallel, n, *flat, res.ravel(order="K"), params)
+        run(serial, parallel, n, *flat, res.ravel(order="K"), *extra)
         return
     flat = [np.ascontiguousarray(np.broadcast_to(s, res.shape), dtype=T).reshape(-1) for s in srcs]
     tmp = np.empty(n, T)
-    run(serial, parallel, n, *flat, tmp, params)
+    run(serial, parallel, n, *flat, tmp, *extra)
     res[...] = tmp.reshape(res.shape)
 
 
+# Fast path for the common call (a C-contiguous float32/float64 array, no
+# out=, serial size): the per-call Python work is kept to a few attribute
+# reads so that small arrays cost little more than the kernel itself.
+_fast = {}  # (name, dtype) -> (serial, parallel, T)
+
+
+def _fast_kernels(name, dt, which):
+    key = (name, dt, which)
+    k = _fast.get(key)
+    if k is None:
+        T = _DTYPES[dt][0]
+        ks = _kernels.elementwise(name, T)
+        k = _fast[key] = (ks[0], ks[1], T) if which == 0 else (ks[2], ks[3], T)
+    return k
+
+
 def _forward(name, fname, x, params, out):
+    if out is None and type(x) is np.ndarray and x.flags.c_contiguous and x.dtype in _NATIVE:
+        serial, parallel, T = _fast_kernels(name, x.dtype, 0)
+        res = np.empty_like(x)
+        n = x.size
+        if params:
+            p = tuple([T(v) for v in params])
+            if n < PARALLEL_THRESHOLD and _settings.mode == "auto":
+                serial(x.ravel(), res.ravel(), p)
+            elif n:
+                run(serial, parallel, n, x.ravel(), res.ravel(), p)
+        elif n < PARALLEL_THRESHOLD and _settings.mode == "auto":
+            serial(x.ravel(), res.ravel())
+        elif n:
+            run(serial, parallel, n, x.ravel(), res.ravel())
+        return res if res.ndim else res[()]
     arr = _asarray(x, fname)
     T, rdt = _dtypes(arr.dtype, fname)
     res = _result(arr.shape, rdt, arr, out, fname)
@@ -128,6 +161,17 @@ def _forward(name, fname, x, params, out):
 
 
 def _backward(name, fname, grad, v, params, out, vname):
+    if out is None and type(grad) is np.ndarray and type(v) is np.ndarray and grad.dtype in _NATIVE \
+            and grad.dtype == v.dtype and grad.shape == v.shape and grad.flags.c_contiguous and v.flags.c_contiguous:
+        serial, parallel, T = _fast_kernels(name, grad.dtype, 1)
+        res = np.empty_like(v)
+        n = v.size
+        extra = (tuple([T(p) for p in params]),) if params else ()
+        if n < PARALLEL_THRESHOLD and _settings.mode == "auto":
+            serial(grad.ravel(), v.ravel(), res.ravel(), *extra)
+        elif n:
+            run(serial, parallel, n, grad.ravel(), v.ravel(), res.ravel(), *extra)
+        return res if res.ndim else res[()]
     g = _asarray(grad, fname, "grad")
     v = _asarray(v, fname, vname)
     _dtypes(g.dtype, fname)

@@ -135,7 +135,7 @@ def use_parallel(size):
 
 def run(serial, parallel, size, *args):
     """Run the serial or the parallel kernel on args, by size and settings."""
-    if not use_parallel(size):
+    if size < PARALLEL_THRESHOLD and _settings.mode == "auto" or not use_parallel(size):
         return serial(*args)
     if _layer is None or _layer == "workqueue":
         if not _workqueue_lock.acquire(blocking=False):

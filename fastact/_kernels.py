@@ -19,7 +19,8 @@ from ._math import MATH
 def _templates():
     _FP = None  # the cache fingerprint; see _jit.instantiate
 
-    # -- elementwise ----------------------------------------------------------
+    # -- elementwise (p: the tuple of parameters; the *0 forms take none, which
+    #    saves the dispatcher the typing of a tuple on every call) -------------
     def map1(x, out, p):
         _FP
         for i in range(x.shape[0]):
@@ -29,6 +30,16 @@ def _templates():
         _FP
         for i in range(a.shape[0]):
             out[i] = f(a[i], b[i], *p)
+
+    def map1_0(x, out):
+        _FP
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+
+    def map2_0(a, b, out):
+        _FP
+        for i in range(a.shape[0]):
+            out[i] = f(a[i], b[i])
 
     def pmap1(x, out, p):
         _FP
@@ -48,16 +59,36 @@ def _templates():
             hi = min(lo + size, n)
             inner(a[lo:hi], b[lo:hi], out[lo:hi], p)
 
+    def pmap1_0(x, out):
+        _FP
+        n = x.shape[0]
+        size = chunk_size(n)
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], out[lo:hi])
+
+    def pmap2_0(a, b, out):
+        _FP
+        n = a.shape[0]
+        size = chunk_size(n)
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(a[lo:hi], b[lo:hi], out[lo:hi])
+
     # -- rows of a 2-D array (softmax family) ---------------------------------
     def rows1(x, out):
         _FP
+        scratch = np.empty(x.shape[1], T)
         for r in range(x.shape[0]):
-            row(x[r], out[r])
+            row(x[r], out[r], scratch)
 
     def rows2(a, b, out):
         _FP
+        scratch = np.empty(a.shape[1], T)
         for r in range(a.shape[0]):
-            row(a[r], b[r], out[r])
+            row(a[r], b[r], out[r], scratch)
 
     def prows1(x, out):
         _FP
@@ -77,55 +108,51 @@ def _templates():
             hi = min(lo + size, n)
             inner(a[lo:hi], b[lo:hi], out[lo:hi])
 
-    def softmax_row(x, out):
+    # Each row is one short stretch of memory (it stays in L1/L2 between the
+    # passes).  The passes are kept apart so that each loop has one data width:
+    # a loop mixing float32 and float64 vectorizes at the float64 width.
+    def softmax_row(x, out, scratch):
         _FP
         n = x.shape[0]
         m = NEG_INF
         for i in range(n):
             m = maxnum(m, x[i])
-        s = ACC(0)
         for i in range(n):
-            e = exp_diff(x[i], m)
-            out[i] = e
-            s += ACC(e)
-        inv = ACC(1) / s
-        for i in range(n):
-            out[i] = T(ACC(out[i]) * inv)
+            out[i] = exp_diff(x[i], m)
+        s = acc_sum(out)
+        if IS64:  # float64: divide (a reciprocal would cost another ulp)
+            for i in range(n):
+                out[i] = out[i] / s
+        else:  # float32: the float32 reciprocal of a float64 sum, one rounding each
+            inv = T(ACC(1) / s)
+            for i in range(n):
+                out[i] = out[i] * inv
 
-    def log_softmax_row(x, out):
+    def log_softmax_row(x, out, scratch):
         _FP
         n = x.shape[0]
         m = NEG_INF
         for i in range(n):
             m = maxnum(m, x[i])
-        # t = sum(exp(x - m)) - 1, leaving out one maximum's exact 1 so that
-        # log(1 + t) keeps full relative accuracy when t is tiny
-        s = ACC(0)
-        c = 0
         for i in range(n):
-            d = x[i] - m
-            e = ACC(exp(d))
-            s += ACC(0) if d == ZERO else e
-            c += 1 if d == ZERO else 0
-        lse = T(log1p_acc(s + ACC(c - 1)))
+            scratch[i] = exp_diff(x[i], m)
+        # log(sum) as log1p(sum - 1), the sum's 1 (the maximum's own term)
+        # taken out exactly, so it keeps its relative accuracy when tiny
+        lse = T(log1p_acc(acc_sum_minus_one(scratch[:n])))
         for i in range(n):
             out[i] = (x[i] - m) - lse
 
-    def softmax_backward_row(g, y, out):
+    def softmax_backward_row(g, y, out, scratch):
         _FP
         n = g.shape[0]
-        dot = ACC(0)
-        for i in range(n):
-            dot += ACC(g[i]) * ACC(y[i])
+        dot = acc_dot(g, y)
         for i in range(n):
             out[i] = T(ACC(y[i]) * (ACC(g[i]) - dot))
 
-    def log_softmax_backward_row(g, y, out):
+    def log_softmax_backward_row(g, y, out, scratch):
         _FP
         n = g.shape[0]
-        sg = ACC(0)
-        for i in range(n):
-            sg += ACC(g[i])
+        sg = acc_sum(g)
         for i in range(n):
             out[i] = T(ACC(g[i]) - exp_acc(ACC(y[i])) * sg)
 
@@ -236,11 +263,92 @@ BLOCK = 8192
 chunk_size, row_chunk = _jit_helpers()
 
 
+def _sum_helpers():
+    """Float64 sums of the rows, accurate for float64 data too: blocks of SUM_BLOCK
+    terms are summed with reassociation (vectorized), and the block sums are
+    added with a compensated (Neumaier) sum, so the error does not grow with
+    the row length."""
+    from numba import njit
+
+    opts = dict(nogil=True, error_model="numpy")
+    fast = dict(opts, fastmath=set(REDUCE_FASTMATH))
+
+    @njit(**fast)
+    def block_sum(a, lo, hi):
+        s = 0.0
+        for i in range(lo, hi):
+            s += np.float64(a[i])
+        return s
+
+    @njit(**fast)
+    def block_dot(a, b, lo, hi):
+        s = 0.0
+        for i in range(lo, hi):
+            s += np.float64(a[i]) * np.float64(b[i])
+        return s
+
+    @njit(**fast)
+    def block_sum_not_one(a, lo, hi):
+        """(sum of the terms other than 1, count of terms equal to 1)"""
+        s = 0.0
+        c = 0
+        for i in range(lo, hi):
+            v = np.float64(a[i])
+            s += 0.0 if v == 1.0 else v
+            c += 1 if v == 1.0 else 0
+        return s, c
+
+    @njit(**opts)
+    def two_sum_add(s, c, v):
+        t = s + v
+        c += ((s - t) + v) if abs(s) >= abs(v) else ((v - t) + s)
+        return t, c
+
+    @njit(**opts)
+    def acc_sum(a):
+        n = a.shape[0]
+        s = 0.0
+        c = 0.0
+        for lo in range(0, n, SUM_BLOCK):
+            s, c = two_sum_add(s, c, block_sum(a, lo, min(lo + SUM_BLOCK, n)))
+        return s + c
+
+    @njit(**opts)
+    def acc_dot(a, b):
+        n = a.shape[0]
+        s = 0.0
+        c = 0.0
+        for lo in range(0, n, SUM_BLOCK):
+            s, c = two_sum_add(s, c, block_dot(a, b, lo, min(lo + SUM_BLOCK, n)))
+        return s + c
+
+    @njit(**opts)
+    def acc_sum_minus_one(a):
+        """sum(a) - 1 where one term is exactly 1; the terms equal to 1 are
+        counted apart so the result keeps relative accuracy when it is tiny."""
+        n = a.shape[0]
+        s = 0.0
+        c = 0.0
+        k = 0
+        for lo in range(0, n, SUM_BLOCK):
+            v, kb = block_sum_not_one(a, lo, min(lo + SUM_BLOCK, n))
+            s, c = two_sum_add(s, c, v)
+            k += kb
+        return (s + c) + np.float64(k - 1)
+
+    return acc_sum, acc_dot, acc_sum_minus_one
+
+
+SUM_BLOCK = 64
+acc_sum, acc_dot, acc_sum_minus_one = _sum_helpers()
+
+
 def _common(T):
     M = MATH[T]
     ACC = np.float64  # sums and products of reductions are carried in float64
-    return dict(T=T, ACC=ACC, ZERO=T(0), ONE=T(1), NEG_INF=T(-np.inf), maxnum=M.maxnum,
-                exp=M.exp, chunk_size=chunk_size, row_chunk=row_chunk)
+    return dict(T=T, ACC=ACC, IS64=T is np.float64, ZERO=T(0), ONE=T(1), NEG_INF=T(-np.inf), maxnum=M.maxnum,
+                exp=M.exp, chunk_size=chunk_size, row_chunk=row_chunk, acc_sum=acc_sum,
+                acc_dot=acc_dot, acc_sum_minus_one=acc_sum_minus_one)
 
 
 def _tag(T):
@@ -250,17 +358,21 @@ def _tag(T):
 @functools.cache
 def elementwise(name, T):
     """(forward_serial, forward_parallel, backward_serial, backward_parallel)
-    for the elementwise activation ``name``, built from ``_elementwise.<name>``."""
+    for the elementwise activation ``name``, built from ``_elementwise.<name>``.
+    Kernels of an activation without parameters take (x, out) / (grad, v, out);
+    the others take a tuple of parameters (of type T) last."""
     from numba import njit
 
     fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
+    nparams = fwd.__code__.co_argcount - 1
+    suffix = "" if nparams else "_0"
     fwd = njit(nogil=True, error_model="numpy")(fwd)
     bwd = njit(nogil=True, error_model="numpy")(bwd)
     base = f"{name}_{_tag(T)}"
     out = []
-    for direction, fn, s_tpl, p_tpl in (("forward", fwd, "map1", "pmap1"), ("backward", bwd, "map2", "pmap2")):
-        serial = instantiate(TEMPLATES[s_tpl], f"{base}_{direction}_serial", dict(f=fn))
-        parallel = instantiate(TEMPLATES[p_tpl], f"{base}_{direction}_parallel",
+    for direction, fn, arity in (("forward", fwd, 1), ("backward", bwd, 2)):
+        serial = instantiate(TEMPLATES[f"map{arity}{suffix}"], f"{base}_{direction}_serial", dict(f=fn))
+        parallel = instantiate(TEMPLATES[f"pmap{arity}{suffix}"], f"{base}_{direction}_parallel",
                                dict(inner=serial, chunk_size=chunk_size), parallel=True)
         out += [serial, parallel]
     return tuple(out)
@@ -294,8 +406,8 @@ def rowwise(name, T):
     ns.update(exp_diff=_exp_diff(T), log1p_acc=M64.log1p, exp_acc=M64.exp)
     tpl = TEMPLATES[f"{name}_row"]
     row = instantiate(tpl, f"{name}_{_tag(T)}_row", ns, fastmath=REDUCE_FASTMATH)
-    nargs = tpl.__code__.co_argcount - 1
-    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"{name}_{_tag(T)}_serial", dict(row=row))
+    nargs = tpl.__code__.co_argcount - 2
+    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"{name}_{_tag(T)}_serial", dict(row=row, T=T))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"{name}_{_tag(T)}_parallel",
                            dict(inner=serial, row_chunk=row_chunk), parallel=True)
     return serial, parallel

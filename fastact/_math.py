@@ -113,11 +113,9 @@ def copysign(typingctx, a, b):
 
 @intrinsic
 def scale2(typingctx, x, n):
-    """x * 2**n for an integral float n whose 2**n is a normal number.
+    """x * 2**n for an integral float n (not NaN) whose 2**n is a normal number.
 
-    2**n is built from the exponent bits, so the product rounds once.  A NaN n
-    is replaced by 0 before the integer conversion (the result is then x * 1,
-    and the caller's NaN reaches the output through x).
+    2**n is built from the exponent bits, so the product rounds once.
     """
     if not _float_args(x, n):
         return None
@@ -128,8 +126,6 @@ def scale2(typingctx, x, n):
         fty = context.get_value_type(ty)
         bits, mant, bias = (32, 23, 127) if ty.bitwidth == 32 else (64, 52, 1023)
         ity = ir.IntType(bits)
-        isnan = builder.fcmp_unordered("uno", nv, nv)
-        nv = builder.select(isnan, ir.Constant(fty, 0.0), nv)
         ni = builder.fptosi(nv, ity)
         e = builder.shl(builder.add(ni, ir.Constant(ity, bias)), ir.Constant(ity, mant))
         return builder.fmul(xv, builder.bitcast(e, fty))
@@ -217,12 +213,13 @@ def _build(T):
 
     @njit(**_JIT)
     def _reduce(x):
-        """n, r with x = n*ln2 + r, |r| <= ln2/2, and expm1(r) as r + r*r*Q(r)."""
+        """n, expm1(r) with x = n*ln2 + r, |r| <= ln2/2; expm1(r) = r + r*r*Q(r).
+        For a NaN x, expm1(r) is NaN and n is 0 (safe to convert to an integer)."""
         n = rint(x * log2e)
         r = fma(-n, ln2_hi, x)
         r = fma(-n, ln2_lo, r)
         em1 = fma(r * r, poly_q(r), r)
-        return n, em1
+        return (n if n == n else zero), em1
 
     @njit(**_JIT)
     def exp(x):

@@ -147,12 +147,19 @@ def softmax(x, axis=-1):
 
 
 def log_softmax(x, axis=-1):
-    """x - max - log(sum(exp(x - max))) along axis."""
+    """x - max - log(sum(exp(x - max))) along axis.
+
+    The sum has a term exactly 1 (the maximum's own); it is written
+    log1p(sum of the others) so that, when the others are tiny, the result
+    keeps its relative precision even in long double.
+    """
     x = _arr(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.max(x, axis=axis, keepdims=True) if x.size else x
         d = x - m
-        return d - np.log(np.sum(np.exp(d), axis=axis, keepdims=True))
+        others = np.sum(np.where(d < 0, np.exp(d), 0), axis=axis, keepdims=True)
+        ties = np.sum(d == 0, axis=axis, keepdims=True) - 1
+        return d - np.log1p(others + ties)
 
 
 def softmax_backward(grad, y, axis=-1):
