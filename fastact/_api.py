@@ -71,6 +71,12 @@ def _param(value, fname, pname):
     return value
 
 
+def _validate(fname, entry, params):
+    message = entry.validate(params)
+    if message:
+        raise ValueError(f"{fname}: {message}")
+
+
 def _dense_same(a, b):
     """True when a and b are laid out identically and densely, so that their
     flat views (ravel(order='K')) pair the same elements."""
@@ -195,8 +201,10 @@ def _backward(name, fname, grad, v, params, out, vname):
 def _make_elementwise(entry):
     name = entry.name
     pnames = list(entry.params)
-    sig = "".join(f", {p}={entry.params[p]!r}" for p in pnames)
+    sig = "".join(f", {p}" if entry.params[p] is None else f", {p}={entry.params[p]!r}" for p in pnames)
     checks = "".join(f"    {p} = _param({p}, {name!r}, {p!r})\n" for p in pnames)
+    if entry.validate is not None:
+        checks += f"    _validate({name!r}, _entry, {{{', '.join(f'{p!r}: {p}' for p in pnames)}}})\n"
     checks_b = checks.replace(f"{name!r}", f"{name + '_backward'!r}")
     ptuple = "(" + "".join(f"{p}, " for p in pnames) + ")"
     v = entry.backward_uses
@@ -206,10 +214,12 @@ def _make_elementwise(entry):
         f"def {name}_backward(grad, {v}, /{sig}, *, out=None):\n{checks_b}"
         f"    return _backward({name!r}, {name + '_backward'!r}, grad, {v}, {ptuple}, out, {v!r})\n"
     )
-    ns = dict(_forward=_forward, _backward=_backward, _param=_param)
+    ns = dict(_forward=_forward, _backward=_backward, _param=_param, _validate=_validate, _entry=entry)
     exec(compile(src, f"<fastact.{name}>", "exec"), ns)
     fwd, bwd = ns[name], ns[name + "_backward"]
-    params_doc = "".join(f"    {p} : float, default {entry.params[p]!r}\n" for p in pnames)
+    params_doc = "".join(
+        f"    {p} : float" + ("" if entry.params[p] is None else f", default {entry.params[p]!r}") + "\n"
+        for p in pnames)
     fwd.__doc__ = (
         f"{entry.summary}\n\n    {entry.formula}\n\n"
         f"Parameters\n----------\n    x : array_like\n{params_doc}"

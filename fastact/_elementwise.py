@@ -10,6 +10,12 @@ scalar functions into serial and parallel loops.
 Conventions follow PyTorch: relu'(0) = 0, leaky_relu'(0) = negative_slope,
 elu'(0) = alpha, and NaN propagates through every forward.
 """
+import numpy as np
+from numba import njit
+
+# helpers shared by several scalar functions are jitted here; the forward and
+# backward themselves are jitted by _kernels
+_helper = njit(nogil=True, error_model="numpy")
 
 
 def sigmoid(T, M):
@@ -74,7 +80,229 @@ def elu(T, M):
         return x if x > zero else alpha * expm1(x)
 
     def backward(g, x, alpha):
-        return g if x > zero else g * (alpha * exp(x))
+        # x <= 0 rather than x > 0: a NaN input passes grad through, as PyTorch
+        return g * (alpha * exp(x)) if x <= zero else g
+
+    return forward, backward
+
+
+# --- the modern set ------------------------------------------------------------
+
+
+def _sigmoid_parts(T, M):
+    """sigmoid(x) without overflow, from exp(-|x|)."""
+    one, zero = T(1), T(0)
+    exp, fabs = M.exp, M.fabs
+
+    @_helper
+    def sig(x):
+        e = exp(-fabs(x))
+        return (one if x >= zero else e) / (one + e)
+
+    return sig
+
+
+def silu(T, M):
+    zero, one, inf = T(0), T(1), T(np.inf)
+    exp_scaled, fabs, unscale = M.exp_scaled, M.fabs, M.UNSCALE
+    sig = _sigmoid_parts(T, M)
+
+    def forward(x):
+        # x * e / (1 + e) for x < 0, e = exp(x) carried scaled by 2**64 so that
+        # a subnormal result is rounded once, at the end
+        eb = exp_scaled(-fabs(x))
+        e = eb * unscale
+        neg = (x * eb / (one + e)) * unscale
+        pos = x / (one + e)
+        v = pos if x >= zero else neg
+        return zero if x == -inf else v  # the limit, not -inf * 0
+
+    def backward(g, x):
+        s = sig(x)
+        d = s * (one + x * (one - s))
+        d = zero if s == zero else d  # limits 0 at -inf and 1 at +inf
+        return g * (one if x == inf else d)
+
+    return forward, backward
+
+
+def softplus(T, M):
+    zero, one = T(0), T(1)
+    exp, log1p, fabs = M.exp, M.log1p, M.fabs
+    sig = _sigmoid_parts(T, M)
+
+    def forward(x, beta, threshold):
+        z = x * beta
+        # max(z, 0) + log1p(exp(-|z|)): no overflow for any z
+        sp = (z if z > zero else zero) + log1p(exp(-fabs(z)))
+        return x if z > threshold else sp / beta
+
+    def backward(g, x, beta, threshold):
+        z = x * beta
+        return g if z > threshold else g * sig(z)
+
+    return forward, backward
+
+
+def mish(T, M):
+    zero, one, two, inf = T(0), T(1), T(2), T(np.inf)
+    exp, exp_scaled, unscale = M.exp, M.exp_scaled, M.UNSCALE
+    # above big, tanh(softplus(x)) rounds to 1 (and e^x (e^x + 2) would overflow)
+    big = T(20.0) if T is np.float32 else T(40.0)
+    sig = _sigmoid_parts(T, M)
+
+    @_helper
+    def _t(x):
+        """tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2); 1 - t and 1 + t too."""
+        e = exp(big if x > big else x)
+        n = e * (e + two)
+        d = n + two
+        return n / d, two / d, (n + n + two) / d
+
+    def forward(x):
+        t, _, _ = _t(x)
+        # for x < 0, t ~ e^x can be subnormal: form x * t scaled by 2**64
+        eb = exp_scaled(x)
+        e = eb * unscale
+        neg = (x * (eb * (e + two) / (e * (e + two) + two))) * unscale
+        v = x * t if x >= zero else neg
+        return zero if x == -inf else v  # the limit 0 at -inf
+
+    def backward(g, x):
+        t, omt, opt = _t(x)
+        d = t + x * (omt * opt) * sig(x)
+        d = zero if t == zero else d  # limits 0 at -inf and 1 at +inf
+        return g * (one if x == inf else d)
+
+    return forward, backward
+
+
+def selu(T, M):
+    zero = T(0)
+    scale = T(1.0507009873554804934193349852946)
+    scale_alpha = T(1.0507009873554804934193349852946 * 1.6732632423543772848170429916717)
+    expm1, exp = M.expm1, M.exp
+
+    def forward(x):
+        return scale * x if x > zero else scale_alpha * expm1(x)
+
+    def backward(g, x):
+        return g * (scale_alpha * exp(x)) if x <= zero else g * scale
+
+    return forward, backward
+
+
+def celu(T, M):
+    zero = T(0)
+    expm1, exp = M.expm1, M.exp
+
+    def forward(x, alpha):
+        return x if x > zero else alpha * expm1(x / alpha)
+
+    def backward(g, x, alpha):
+        return g * exp(x / alpha) if x <= zero else g
+
+    return forward, backward
+
+
+def hardtanh(T, M):
+    zero = T(0)
+
+    def forward(x, min_val, max_val):
+        x = max_val if x > max_val else x  # NaN stays NaN
+        return min_val if x < min_val else x
+
+    def backward(g, x, min_val, max_val):
+        # 0 at and beyond both ends (PyTorch); a NaN input passes grad through
+        return zero if (x <= min_val or x >= max_val) else g
+
+    return forward, backward
+
+
+def relu6(T, M):
+    zero, six = T(0), T(6)
+
+    def forward(x):
+        x = six if x > six else x
+        return zero if x < zero else x
+
+    def backward(g, x):
+        return zero if (x <= zero or x >= six) else g
+
+    return forward, backward
+
+
+def hardsigmoid(T, M):
+    zero, one, three, six = T(0), T(1), T(3), T(6)
+
+    def forward(x):
+        # (x + 3) is exact near -3, so one rounding in the middle piece
+        v = (x + three) / six
+        v = one if x >= three else v
+        return zero if x <= -three else v
+
+    def backward(g, x):
+        return g / six if (x > -three and x < three) else zero
+
+    return forward, backward
+
+
+def hardswish(T, M):
+    zero, three, six = T(0), T(3), T(6)
+
+    def forward(x):
+        v = x * (x + three) / six
+        v = x if x >= three else v
+        return zero if x <= -three else v
+
+    def backward(g, x):
+        # hardswish'(-3) = 0 and hardswish'(3) = 1, as PyTorch
+        if x <= -three:
+            return zero
+        # (2x + 3) / 6 rather than x / 3 + 1/2: exact up to one rounding near
+        # the zero at x = -1.5
+        return g * ((x + x + three) / six) if x < three else g
+
+    return forward, backward
+
+
+def softsign(T, M):
+    one, inf = T(1), T(np.inf)
+    fabs, copysign = M.fabs, M.copysign
+
+    def forward(x):
+        return copysign(one, x) if fabs(x) == inf else x / (one + fabs(x))
+
+    def backward(g, x):
+        d = one + fabs(x)
+        return g / (d * d)
+
+    return forward, backward
+
+
+def logsigmoid(T, M):
+    zero = T(0)
+    exp, log1p, fabs = M.exp, M.log1p, M.fabs
+    sig = _sigmoid_parts(T, M)
+
+    def forward(x):
+        # min(x, 0) - log1p(exp(-|x|)): logsigmoid(-1000) is -1000, no overflow
+        return (x if x < zero else zero) - log1p(exp(-fabs(x)))
+
+    def backward(g, x):
+        return g * sig(-x)
+
+    return forward, backward
+
+
+def threshold(T, M):
+    zero = T(0)
+
+    def forward(x, threshold, value):
+        return value if x <= threshold else x  # NaN passes
+
+    def backward(g, x, threshold, value):
+        return zero if x <= threshold else g
 
     return forward, backward
 

@@ -200,6 +200,8 @@ def _build(T):
     half_max_exp = T(64.0) if is32 else T(512.0)
     # above tanh_hi, tanh(x) rounds to +-1
     tanh_hi = T(10.0) if is32 else T(20.0)
+    scale_bits = T(64.0)
+    scaled_lo = T(-149.0) if is32 else T(-791.0)  # exp(x) * 2**64 rounds to 0 below
     q = tuple(T(c) for c in _EXP_Q[T])
     p = tuple(T(c) for c in _LOG_P[T])
     poly_q = _horner(q)
@@ -225,6 +227,16 @@ def _build(T):
     def exp(x):
         xc = clamp(x, exp_lo, exp_hi)
         n, em1 = _reduce(xc)
+        n1 = floor(n * half)
+        return scale2(scale2(em1 + one, n1), n - n1)
+
+    @njit(**_JIT)
+    def exp_scaled(x):
+        """exp(x) * 2**SCALE_BITS with one rounding: keeps full precision where
+        exp(x) itself would be subnormal (x below about -87 / -708)."""
+        xc = clamp(x, scaled_lo, exp_hi)
+        n, em1 = _reduce(xc)
+        n = n + scale_bits
         n1 = floor(n * half)
         return scale2(scale2(em1 + one, n1), n - n1)
 
@@ -279,7 +291,7 @@ def _build(T):
         return copysign(e / (e + two), x)
 
     return SimpleNamespace(
-        T=T, exp=exp, expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        T=T, exp=exp, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign,
     )
 

@@ -10,6 +10,8 @@ kernel in ``_kernels``) and one reference in ``reference``.
 """
 from dataclasses import dataclass, field
 
+REQUIRED = None  # a parameter without a default (threshold's)
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -25,6 +27,8 @@ class Activation:
     kinks: tuple = ()
     torch: str = ""  # PyTorch equivalent, as an expression in F, torch, x and the params
     notes: str = ""
+    # extra parameter checks: (fname, params dict) -> error message or None
+    validate: object = None
 
     @property
     def backward_name(self):
@@ -100,6 +104,106 @@ _LIST = [
         formula="log_softmax(x)_i = x_i - max x - log sum_j exp(x_j - max x)",
         derivative="dx_i = g_i - exp(y_i) sum_j g_j",
         backward_uses="y", torch="torch.log_softmax(x, dim=-1)",
+    ),
+]
+
+def _ordered(lo, hi):
+    def check(params):
+        if params[lo] > params[hi]:
+            return f"{lo} ({params[lo]}) must not exceed {hi} ({params[hi]})"
+    return check
+
+
+def _nonzero(name):
+    def check(params):
+        if params[name] == 0:
+            return f"{name} must not be 0"
+    return check
+
+
+_LIST += [
+    Activation(
+        "silu", "elementwise", "Sigmoid-weighted linear unit (swish with beta = 1).",
+        formula="silu(x) = x sigmoid(x)",
+        derivative="silu'(x) = s (1 + x (1 - s)),  s = sigmoid(x)",
+        torch="F.silu(x)",
+        notes="The derivative has a zero near x = -1.278; there its relative error grows (cancellation).",
+    ),
+    Activation(
+        "softplus", "elementwise", "Smooth ReLU.",
+        formula="softplus(x) = log(1 + exp(beta x)) / beta, x where beta x > threshold",
+        derivative="softplus'(x) = sigmoid(beta x), 1 where beta x > threshold",
+        params={"beta": 1.0, "threshold": 20.0}, test_params=({"beta": 2.0, "threshold": 5.0},),
+        torch="F.softplus(x, beta, threshold)", validate=_nonzero("beta"),
+        notes="Written max(z, 0) + log1p(exp(-|z|)), so no input overflows.",
+    ),
+    Activation(
+        "mish", "elementwise", "Self-regularized non-monotonic activation (Misra 2019).",
+        formula="mish(x) = x tanh(softplus(x))",
+        derivative="mish'(x) = t + x (1 - t^2) sigmoid(x),  t = tanh(softplus(x))",
+        torch="F.mish(x)",
+        notes="tanh(softplus(x)) is computed as n / (n + 2) with n = e^x (e^x + 2): one exp.",
+    ),
+    Activation(
+        "selu", "elementwise", "Scaled ELU (Klambauer et al. 2017), PyTorch's constants.",
+        formula="selu(x) = scale x for x > 0, scale alpha (exp(x) - 1) for x <= 0; "
+                "alpha = 1.6732632423543772, scale = 1.0507009873554805",
+        derivative="selu'(x) = scale for x > 0, scale alpha exp(x) for x <= 0",
+        kinks=(0.0,), torch="F.selu(x)",
+    ),
+    Activation(
+        "celu", "elementwise", "Continuously differentiable ELU (Barron 2017).",
+        formula="celu(x) = x for x > 0, alpha (exp(x / alpha) - 1) for x <= 0",
+        derivative="celu'(x) = 1 for x > 0, exp(x / alpha) for x <= 0",
+        params={"alpha": 1.0}, test_params=({"alpha": 0.5},), kinks=(0.0,),
+        torch="F.celu(x, alpha)", validate=_nonzero("alpha"),
+    ),
+    Activation(
+        "relu6", "elementwise", "ReLU capped at 6.",
+        formula="relu6(x) = min(max(x, 0), 6)",
+        derivative="relu6'(x) = 1 for 0 < x < 6, else 0 (0 at both kinks, as PyTorch)",
+        kinks=(0.0, 6.0), torch="F.relu6(x)",
+    ),
+    Activation(
+        "hardtanh", "elementwise", "Linear between min_val and max_val, clipped outside.",
+        formula="hardtanh(x) = min(max(x, min_val), max_val)",
+        derivative="hardtanh'(x) = 1 for min_val < x < max_val, else 0",
+        params={"min_val": -1.0, "max_val": 1.0}, test_params=({"min_val": -2.0, "max_val": 0.5},),
+        kinks=(-1.0, 1.0, -2.0, 0.5), torch="F.hardtanh(x, min_val, max_val)",
+        validate=_ordered("min_val", "max_val"),
+    ),
+    Activation(
+        "hardsigmoid", "elementwise", "Piecewise-linear sigmoid.",
+        formula="hardsigmoid(x) = 0 for x <= -3, 1 for x >= 3, x / 6 + 1/2 between",
+        derivative="hardsigmoid'(x) = 1/6 for -3 < x < 3, else 0",
+        kinks=(-3.0, 3.0), torch="F.hardsigmoid(x)",
+    ),
+    Activation(
+        "hardswish", "elementwise", "x hardsigmoid(x) (Howard et al. 2019).",
+        formula="hardswish(x) = 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between",
+        derivative="hardswish'(x) = 0 for x <= -3, 1 for x >= 3, x / 3 + 1/2 between "
+                   "(hardswish'(-3) = 0, hardswish'(3) = 1, as PyTorch)",
+        kinks=(-3.0, 3.0), torch="F.hardswish(x)",
+    ),
+    Activation(
+        "softsign", "elementwise", "x / (1 + |x|).",
+        formula="softsign(x) = x / (1 + |x|)",
+        derivative="softsign'(x) = 1 / (1 + |x|)^2",
+        torch="F.softsign(x)",
+    ),
+    Activation(
+        "logsigmoid", "elementwise", "log(sigmoid(x)), without overflow.",
+        formula="logsigmoid(x) = min(x, 0) - log(1 + exp(-|x|))",
+        derivative="logsigmoid'(x) = 1 - sigmoid(x)",
+        torch="F.logsigmoid(x)", notes="logsigmoid(-1000) is -1000.",
+    ),
+    Activation(
+        "threshold", "elementwise", "x where x > threshold, value elsewhere.",
+        formula="threshold(x) = x for x > threshold, value otherwise",
+        derivative="threshold'(x) = 1 for x > threshold, else 0",
+        params={"threshold": REQUIRED, "value": REQUIRED},
+        test_params=({"threshold": 0.5, "value": -2.0},), kinks=(0.5,),
+        torch="F.threshold(x, threshold, value)",
     ),
 ]
 

@@ -82,7 +82,7 @@ def elu_backward(grad, x, alpha=1.0):
     """1 for x > 0, alpha exp(x) for x <= 0 (elu'(0) = alpha)."""
     grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
     with np.errstate(over="ignore"):
-        return np.where(x > 0, grad, grad * (grad.dtype.type(alpha) * np.exp(x)))
+        return np.where(x <= 0, grad * (grad.dtype.type(alpha) * np.exp(x)), grad)
 
 
 def _channel_weight(x, weight, axis):
@@ -172,3 +172,180 @@ def log_softmax_backward(grad, y, axis=-1):
     """grad - exp(y) * sum(grad) along axis."""
     grad, y = _arr(grad), _arr(y)
     return grad - np.exp(y) * np.sum(grad, axis=axis, keepdims=True)
+
+
+# --- the modern set -----------------------------------------------------------
+
+def _sig(x):
+    """sigmoid without overflow warnings (same formula as sigmoid above)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _limits(x, values, at_minus_inf, at_plus_inf):
+    """values, with the function's limits put in at -inf and +inf."""
+    return np.where(x == -np.inf, at_minus_inf, np.where(x == np.inf, at_plus_inf, values))
+
+
+def silu(x):
+    """x * sigmoid(x)  (also called swish)."""
+    x = _arr(x)
+    with np.errstate(invalid="ignore"):
+        return _limits(x, x * _sig(x), 0, np.inf).astype(x.dtype)
+
+
+def silu_backward(grad, x):
+    """sigmoid(x) (1 + x (1 - sigmoid(x)))."""
+    grad, x = _arr(grad), _arr(x)
+    s = _sig(x)
+    with np.errstate(invalid="ignore"):
+        return grad * _limits(x, s * (1 + x * (1 - s)), 0, 1)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch)."""
+    x = _arr(x)
+    z = x * x.dtype.type(beta)
+    with np.errstate(over="ignore"):
+        sp = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / x.dtype.type(beta)
+    return np.where(z > threshold, x, sp)
+
+
+def softplus_backward(grad, x, beta=1.0, threshold=20.0):
+    """sigmoid(beta x), and 1 where beta x > threshold."""
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    z = x * x.dtype.type(beta)
+    return np.where(z > threshold, grad, grad * _sig(z))
+
+
+def mish(x):
+    """x * tanh(softplus(x))."""
+    x = _arr(x)
+    with np.errstate(invalid="ignore"):
+        return _limits(x, x * np.tanh(softplus(x, 1.0, np.inf)), 0, np.inf).astype(x.dtype)
+
+
+def mish_backward(grad, x):
+    """tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x), sp = softplus(x)."""
+    grad, x = _arr(grad), _arr(x)
+    t = np.tanh(softplus(x, 1.0, np.inf))
+    with np.errstate(invalid="ignore"):
+        return grad * _limits(x, t + x * ((1 - t) * (1 + t)) * _sig(x), 0, 1)
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """scale * elu(x, alpha) with PyTorch's constants."""
+    x = _arr(x)
+    T = x.dtype.type
+    with np.errstate(over="ignore"):
+        return np.where(x > 0, T(SELU_SCALE) * x, T(SELU_SCALE * SELU_ALPHA) * np.expm1(x))
+
+
+def selu_backward(grad, x):
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    T = x.dtype.type
+    with np.errstate(over="ignore"):
+        return np.where(x <= 0, grad * (T(SELU_SCALE * SELU_ALPHA) * np.exp(x)), grad * T(SELU_SCALE))
+
+
+def celu(x, alpha=1.0):
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1))."""
+    x = _arr(x)
+    a = x.dtype.type(alpha)
+    with np.errstate(over="ignore"):
+        return np.where(x > 0, x, a * np.expm1(x / a))
+
+
+def celu_backward(grad, x, alpha=1.0):
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    with np.errstate(over="ignore"):
+        return np.where(x <= 0, grad * np.exp(x / x.dtype.type(alpha)), grad)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x clipped to [min_val, max_val]; NaN stays NaN."""
+    x = _arr(x)
+    T = x.dtype.type
+    return np.where(x > max_val, T(max_val), np.where(x < min_val, T(min_val), x))
+
+
+def hardtanh_backward(grad, x, min_val=-1.0, max_val=1.0):
+    """grad inside (min_val, max_val), 0 at and beyond the ends."""
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    return np.where((x <= min_val) | (x >= max_val), np.zeros_like(grad), grad)
+
+
+def relu6(x):
+    return hardtanh(x, 0.0, 6.0)
+
+
+def relu6_backward(grad, x):
+    return hardtanh_backward(grad, x, 0.0, 6.0)
+
+
+def hardsigmoid(x):
+    """0 for x <= -3, 1 for x >= 3, (x + 3) / 6 between."""
+    x = _arr(x)
+    T = x.dtype.type
+    return np.where(x <= -3, T(0), np.where(x >= 3, T(1), (x + T(3)) / T(6)))
+
+
+def hardsigmoid_backward(grad, x):
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    return np.where((x > -3) & (x < 3), grad / grad.dtype.type(6), np.zeros_like(grad))
+
+
+def hardswish(x):
+    """x * hardsigmoid(x): 0 for x <= -3, x for x >= 3, x (x + 3) / 6 between."""
+    x = _arr(x)
+    T = x.dtype.type
+    return np.where(x <= -3, T(0), np.where(x >= 3, x, x * (x + T(3)) / T(6)))
+
+
+def hardswish_backward(grad, x):
+    """0 for x <= -3, 1 for x >= 3, x / 3 + 1/2 between (PyTorch's values at +-3)."""
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    T = x.dtype.type
+    mid = grad * (x / T(3) + T(0.5))
+    return np.where(x <= -3, np.zeros_like(grad), np.where(x < 3, mid, grad))
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    x = _arr(x)
+    with np.errstate(invalid="ignore"):
+        return _limits(x, x / (1 + np.abs(x)), -1, 1).astype(x.dtype)
+
+
+def softsign_backward(grad, x):
+    grad, x = _arr(grad), _arr(x)
+    d = 1 + np.abs(x)
+    return grad / (d * d)
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))."""
+    x = _arr(x)
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def logsigmoid_backward(grad, x):
+    """1 - sigmoid(x) = sigmoid(-x)."""
+    grad, x = _arr(grad), _arr(x)
+    return grad * _sig(-x)
+
+
+def threshold(x, threshold, value):
+    """x where x > threshold, else value (NaN passes)."""
+    x = _arr(x)
+    return np.where(x <= threshold, x.dtype.type(value), x)
+
+
+def threshold_backward(grad, x, threshold, value):
+    grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
+    return np.where(x <= threshold, np.zeros_like(grad), grad)
