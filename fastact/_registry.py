@@ -27,8 +27,11 @@ class Activation:
     kinks: tuple = ()
     torch: str = ""  # PyTorch equivalent, as an expression in F, torch, x and the params
     notes: str = ""
-    # extra parameter checks: (fname, params dict) -> error message or None
+    # extra parameter checks: (params dict) -> error message or None
     validate: object = None
+    # inputs where the derivative crosses zero through cancellation: there the
+    # backward's error is small against its terms but not relative to the result
+    grad_zeros: tuple = ()
 
     @property
     def backward_name(self):
@@ -126,7 +129,7 @@ _LIST += [
         "silu", "elementwise", "Sigmoid-weighted linear unit (swish with beta = 1).",
         formula="silu(x) = x sigmoid(x)",
         derivative="silu'(x) = s (1 + x (1 - s)),  s = sigmoid(x)",
-        torch="F.silu(x)",
+        torch="F.silu(x)", grad_zeros=(-1.2784645,),
         notes="The derivative has a zero near x = -1.278; there its relative error grows (cancellation).",
     ),
     Activation(
@@ -141,8 +144,9 @@ _LIST += [
         "mish", "elementwise", "Self-regularized non-monotonic activation (Misra 2019).",
         formula="mish(x) = x tanh(softplus(x))",
         derivative="mish'(x) = t + x (1 - t^2) sigmoid(x),  t = tanh(softplus(x))",
-        torch="F.mish(x)",
-        notes="tanh(softplus(x)) is computed as n / (n + 2) with n = e^x (e^x + 2): one exp.",
+        torch="F.mish(x)", grad_zeros=(-1.1924,),
+        notes="The derivative has a zero near x = -1.192 (relative error grows there). "
+              "tanh(softplus(x)) is computed as n / (n + 2) with n = e^x (e^x + 2): one exp.",
     ),
     Activation(
         "selu", "elementwise", "Scaled ELU (Klambauer et al. 2017), PyTorch's constants.",
