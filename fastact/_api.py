@@ -346,7 +346,26 @@ def _as_rows(arr, axes):
     return perm, rows, length
 
 
+_fast_rows = {}  # (name, dtype) -> (serial, parallel)
+
+
 def _rowwise(name, fname, srcs, axis, out, vnames):
+    # fast path: C-contiguous float32/float64 arrays of one shape, reduced over
+    # the last axis, no out=
+    a = srcs[-1]
+    if out is None and type(a) is np.ndarray and a.ndim and a.dtype in _NATIVE and a.flags.c_contiguous \
+            and type(axis) is int and (axis == -1 or axis == a.ndim - 1) \
+            and all(type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape
+                    and b.flags.c_contiguous for b in srcs):
+        kernels = _fast_rows.get((name, a.dtype))
+        if kernels is None:
+            kernels = _fast_rows[(name, a.dtype)] = _kernels.rowwise(name, _DTYPES[a.dtype][0])
+        res = np.empty_like(a)
+        length = a.shape[-1]
+        if a.size:
+            rows = a.size // length
+            run(*kernels, a.size, *[b.reshape(rows, length) for b in srcs], res.reshape(rows, length))
+        return res
     arrs = [_asarray(s, fname, n) for s, n in zip(srcs, vnames)]
     for a in arrs:
         _dtypes(a.dtype, fname)
@@ -415,6 +434,8 @@ def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
 def _prelu_layout(arr, weight, axis, fname):
     """Validated weight (compute dtype, 1-D) and (outer, C, inner)."""
     w = _asarray(weight, fname, "weight")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{fname}: unsupported dtype {w.dtype} for weight; expected a real array")
     if w.size == 0:
         raise ValueError(f"{fname}: weight is empty; expected 1 entry or one per channel")
     if not np.all(np.isfinite(w)):
@@ -515,12 +536,13 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
     gw = out_w if out_w is not None else np.empty(gw_shape, rdt)
     if xa.size == 0:
         gw[...] = 0
-        return res, gw
+        return _finish(res, out_x), _finish(gw, out_w)
     wT = np.ascontiguousarray(w, dtype=T).reshape(-1)
     srcs = []
     for a in (g, xa):
-        ok = a.dtype == T and a.flags.c_contiguous and not _aliased(a, res)
-        srcs.append(a.reshape(-1) if ok else np.ascontiguousarray(a, dtype=T).reshape(-1))
+        if _aliased(a, res):  # out overlaps this input: read from a copy
+            a = np.array(a, dtype=T, order="C")
+        srcs.append(np.ascontiguousarray(a, dtype=T).reshape(-1))
     direct = res.flags.c_contiguous and res.dtype == T
     dst = res.reshape(-1) if direct else np.empty(xa.size, T)
     k = _kernels.prelu(T)
@@ -544,7 +566,7 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
     if not direct:
         res[...] = dst.reshape(xa.shape)
     gw[...] = np.reshape(total, gw_shape)
-    return res, gw
+    return _finish(res, out_x), _finish(gw, out_w)
 
 
 __all__ = sorted(

@@ -42,14 +42,17 @@ PARALLEL_THRESHOLD = 1 << 15
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+# The sources that compiled kernels depend on.
+KERNEL_SOURCES = ("_math.py", "_elementwise.py", "_kernels.py", "_jit.py")
+
+
 @functools.cache
 def fingerprint():
     """Hash of fastact's kernel sources and the Numba version."""
     h = hashlib.sha256(numba.__version__.encode())
-    for name in sorted(os.listdir(_HERE)):
-        if name.endswith(".py"):
-            with open(os.path.join(_HERE, name), "rb") as fh:
-                h.update(name.encode() + fh.read())
+    for name in KERNEL_SOURCES:
+        with open(os.path.join(_HERE, name), "rb") as fh:
+            h.update(name.encode() + fh.read())
     return h.hexdigest()[:16]
 
 

@@ -159,7 +159,7 @@ def log_softmax(x, axis=-1):
         d = x - m
         others = np.sum(np.where(d < 0, np.exp(d), 0), axis=axis, keepdims=True)
         ties = np.sum(d == 0, axis=axis, keepdims=True) - 1
-        return d - np.log1p(others + ties)
+        return d - np.log1p(others + ties.astype(x.dtype))
 
 
 def softmax_backward(grad, y, axis=-1):

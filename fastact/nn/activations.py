@@ -78,6 +78,11 @@ class Activation:
         self.backend = get_backend(backend)
         self.dtype = np.dtype(dtype)
         self.kwargs = {**entry.params, **params}
+        required = [k for k, v in self.kwargs.items() if v is None]
+        if required:
+            example = ",".join(f"{k}=..." for k in required)
+            raise ValueError(f"activation {name!r} has no default for {', '.join(required)}; "
+                             f"give it, e.g. {name}:{example}")
         self._forward = self.backend.function(name)
         self._backward = self.backend.function(entry.backward_name)
         self.params, self.grads = {}, {}

@@ -11,6 +11,8 @@ kernels change and nothing else.
 Both backends draw the same random numbers from the same generator, so with the
 same seed they train the same network to within floating-point rounding.
 """
+import functools
+
 import numpy as np
 
 BACKENDS = ("fastact", "numpy")
@@ -34,11 +36,12 @@ class Backend:
 
     def function(self, name):
         try:
-            return getattr(self.module, name)
+            fn = getattr(self.module, name)
         except AttributeError:
             raise NotImplementedError(
                 f"backend {self.name!r} has no function {name!r} "
                 f"({self.module.__name__} does not define it)") from None
+        return fn if self.compiled else _same_dtype(fn)
 
     def rrelu_train(self, x, lower, upper, rng):
         """RReLU in training mode: ``(y, noise)``, with ``noise`` the slope used
@@ -72,6 +75,21 @@ class Backend:
             adam_update(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
             return
         _adam_update_numpy(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
+
+
+def _same_dtype(fn):
+    """The reference functions are precision oracles and a few of them may
+    return a wider type than they were given (float32 in, float64 out); cast
+    back, so that the numpy backend trains in the same dtype as the compiled
+    one.  The first argument (x, or the upstream gradient) sets the dtype."""
+    @functools.wraps(fn)
+    def wrapper(first, *args, **kwargs):
+        out = fn(first, *args, **kwargs)
+        dtype = first.dtype
+        if isinstance(out, tuple):
+            return tuple(o if o.dtype == dtype else o.astype(dtype) for o in out)
+        return out if out.dtype == dtype else out.astype(dtype)
+    return wrapper
 
 
 def _adam_update_numpy(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2):
