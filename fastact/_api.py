@@ -428,6 +428,103 @@ def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
 
 
 # ---------------------------------------------------------------------------
+# Softmax cross-entropy (fused)
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _ce_inputs(fname, logits, labels, axis, reduction):
+    x = _asarray(logits, fname, "logits")
+    T, rdt = _dtypes(x.dtype, fname)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fname}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if x.ndim == 0:
+        raise ValueError(f"{fname}: logits must have at least one dimension (the classes)")
+    (ax,) = _axes(axis, x.ndim, fname) if not isinstance(axis, tuple) else (None,)
+    if ax is None:
+        raise TypeError(f"{fname}: axis must be an int, got {axis!r}")
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"{fname}: labels must be integers, got dtype {lab.dtype}")
+    want = x.shape[:ax] + x.shape[ax + 1:]
+    if lab.shape != want:
+        raise ValueError(f"{fname}: labels have shape {lab.shape}, expected {want} (logits {x.shape} "
+                         f"without axis {axis})")
+    classes = x.shape[ax]
+    lab = np.ascontiguousarray(lab, dtype=np.int64).reshape(-1)
+    if lab.size:
+        lo, hi = _kernels.int_range(lab)
+        if lo < 0 or hi >= classes:
+            raise ValueError(f"{fname}: labels must lie in [0, {classes - 1}], got values from {lo} to {hi}")
+    if ax == x.ndim - 1 and x.dtype == T and x.flags.c_contiguous:
+        rows = x.reshape(-1, classes) if classes else None
+    else:
+        moved = np.moveaxis(x, ax, -1)
+        rows = np.ascontiguousarray(moved, dtype=T).reshape(-1, classes) if classes else None
+    return x, T, rdt, ax, rows, lab, want
+
+
+def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
+    """Cross-entropy of softmax(logits) against integer class labels, in one
+    pass per row: log(sum(exp(x))) - x[label], with the maximum subtracted.
+
+    labels has the shape of logits without ``axis``; reduction is "mean"
+    (default), "sum" or "none" (one loss per sample, shaped like labels).
+    Out-of-range labels raise ValueError.  The loss is accumulated in float64
+    and returned in the logits' result dtype.
+    """
+    fname = "softmax_cross_entropy"
+    x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
+    loss = np.zeros(lab.size, np.float64)
+    if rows is not None and rows.size:
+        (serial, parallel), _ = _kernels.cross_entropy(T)
+        run(serial, parallel, rows.size, rows, lab, loss)
+    elif lab.size:
+        loss[:] = np.nan  # no classes: log(0) - undefined
+    if reduction == "none":
+        return loss.reshape(shape).astype(rdt)
+    total = loss.sum()
+    if reduction == "mean":
+        total = total / lab.size if lab.size else np.nan
+    return rdt.type(total)
+
+
+def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reduction="mean", out=None):
+    """Gradient of softmax_cross_entropy with respect to the logits:
+    grad * (softmax(logits) - onehot(labels)), divided by the number of
+    samples for reduction="mean".  grad is a scalar for "mean" and "sum", an
+    array shaped like labels for "none"."""
+    fname = "softmax_cross_entropy_backward"
+    x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
+    g = np.asarray(grad)
+    if g.dtype.kind not in "biuf":
+        raise TypeError(f"{fname}: unsupported dtype {g.dtype} for grad")
+    if reduction == "none":
+        try:
+            scale = np.ascontiguousarray(np.broadcast_to(g, shape), dtype=np.float64).reshape(-1)
+        except ValueError:
+            raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast to {shape}") from None
+    else:
+        if g.size != 1:
+            raise ValueError(f"{fname}: grad must be a scalar for reduction={reduction!r}, got shape {g.shape}")
+        value = float(g.reshape(())) / (lab.size if reduction == "mean" and lab.size else 1)
+        scale = np.empty(lab.size)
+        scale.fill(value)
+    res = _result(x.shape, rdt, None, out, fname)
+    if rows is None or not rows.size:
+        return res
+    _, (serial, parallel) = _kernels.cross_entropy(T)
+    moved_res = np.moveaxis(res, ax, -1)
+    if moved_res.flags.c_contiguous and res.dtype == T and not _aliased(x, res):
+        run(serial, parallel, rows.size, rows, lab, scale, moved_res.reshape(rows.shape))
+    else:
+        tmp = np.empty(rows.shape, T)
+        run(serial, parallel, rows.size, rows, lab, scale, tmp)
+        moved_res[...] = tmp.reshape(moved_res.shape)
+    return res
+
+
+# ---------------------------------------------------------------------------
 # PReLU
 
 
@@ -572,5 +669,6 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
 __all__ = sorted(
     [n for n in _generated]
     + ["rrelu", "rrelu_backward", "softmax", "log_softmax", "softmax_backward",
-       "log_softmax_backward", "prelu", "prelu_backward"]
+       "log_softmax_backward", "prelu", "prelu_backward", "softmax_cross_entropy",
+       "softmax_cross_entropy_backward"]
 )

@@ -156,6 +156,60 @@ def _templates():
         for i in range(n):
             out[i] = T(ACC(g[i]) - exp_acc(ACC(y[i])) * sg)
 
+    # -- softmax cross-entropy on integer labels ---------------------------------
+    def ce_rows(x, labels, loss):
+        """loss[r] = log(sum(exp(x[r]))) - x[r, labels[r]], in float64."""
+        _FP
+        scratch = np.empty(x.shape[1], T)
+        for r in range(x.shape[0]):
+            row = x[r]
+            n = row.shape[0]
+            m = NEG_INF
+            for i in range(n):
+                m = maxnum(m, row[i])
+            for i in range(n):
+                scratch[i] = exp_diff(row[i], m)
+            lse = log1p_acc(acc_sum_minus_one(scratch[:n]))
+            loss[r] = lse - (ACC(row[labels[r]]) - ACC(m))
+
+    def ce_backward_rows(x, labels, scale, out):
+        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r]))."""
+        _FP
+        for r in range(x.shape[0]):
+            row = x[r]
+            orow = out[r]
+            n = row.shape[0]
+            m = NEG_INF
+            for i in range(n):
+                m = maxnum(m, row[i])
+            for i in range(n):
+                orow[i] = exp_diff(row[i], m)
+            inv = ACC(1) / acc_sum(orow)
+            sc = ACC(scale[r])
+            f = T(inv * sc)
+            for i in range(n):
+                orow[i] = orow[i] * f
+            k = labels[r]
+            orow[k] = T(ACC(orow[k]) - sc)
+
+    def pce_rows(x, labels, loss):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], labels[lo:hi], loss[lo:hi])
+
+    def pce_backward_rows(x, labels, scale, out):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], labels[lo:hi], scale[lo:hi], out[lo:hi])
+
     # -- PReLU ------------------------------------------------------------------
     # rows: x is (R, inner), row r uses w[r % C];  cols: x is (N, C), w along C.
     def prelu_rows(x, w, out):
@@ -343,6 +397,25 @@ SUM_BLOCK = 64
 acc_sum, acc_dot, acc_sum_minus_one = _sum_helpers()
 
 
+def _int_range():
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def int_range(a):
+        """(min, max) of a non-empty 1-D integer array, in one pass."""
+        lo = a[0]
+        hi = a[0]
+        for v in a:
+            lo = min(lo, v)
+            hi = max(hi, v)
+        return lo, hi
+
+    return int_range
+
+
+int_range = _int_range()
+
+
 def _common(T):
     M = MATH[T]
     ACC = np.float64  # sums and products of reductions are carried in float64
@@ -411,6 +484,21 @@ def rowwise(name, T):
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"{name}_{_tag(T)}_parallel",
                            dict(inner=serial, row_chunk=row_chunk), parallel=True)
     return serial, parallel
+
+
+@functools.cache
+def cross_entropy(T):
+    """((serial, parallel) loss per row, (serial, parallel) gradient) of the
+    softmax cross-entropy on integer labels."""
+    ns = _common(T)
+    ns.update(exp_diff=_exp_diff(T), log1p_acc=MATH[np.float64].log1p)
+    out = []
+    for tpl in ("ce_rows", "ce_backward_rows"):
+        s = instantiate(TEMPLATES[tpl], f"{tpl}_{_tag(T)}_serial", ns, fastmath=REDUCE_FASTMATH)
+        p = instantiate(TEMPLATES["p" + tpl], f"{tpl}_{_tag(T)}_parallel",
+                        dict(inner=s, row_chunk=row_chunk), parallel=True)
+        out.append((s, p))
+    return tuple(out)
 
 
 @functools.cache

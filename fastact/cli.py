@@ -378,6 +378,72 @@ def _register_demo(sub):
     p.set_defaults(func=run)
 
 
+def _register_info(sub):
+    p = sub.add_parser("info", help="versions, threads, Numba threading layer, CPU",
+                       description="Print what fastact runs on.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--functions", action="store_true", help="also list the activations of the table")
+
+    def run(args):
+        from . import info
+        from ._registry import ACTIVATIONS
+
+        data = info()
+        if args.functions:
+            data["functions"] = list(ACTIVATIONS)
+        if args.json:
+            print(json.dumps(data, indent=2))
+        else:
+            width = max(map(len, data))
+            for key, value in data.items():
+                if isinstance(value, list):
+                    value = ", ".join(value)
+                print(f"{key:<{width}}  {value}")
+        return 0
+
+    p.set_defaults(func=run)
+
+
+def _register_bench(sub):
+    p = sub.add_parser("bench", help="run the benchmark report (needs the repository's bench/ folder)",
+                       description="Run the pytest-benchmark suite and write docs/benchmarks.md; "
+                                   "arguments after 'bench' go to python -m bench.report.")
+    p.add_argument("report_args", nargs=argparse.REMAINDER, help="options of bench.report (e.g. --quick)")
+
+    def run(args):
+        report = _bench_report()
+        return int(report.main(args.report_args) or 0)
+
+    p.set_defaults(func=run)
+
+
+def _bench_report():
+    """bench.report from the source tree (the benchmarks are not installed with the package)."""
+    import importlib
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isdir(os.path.join(root, "bench")):
+        raise CommandError("the benchmarks live in the repository's bench/ folder; "
+                           "run this from a source checkout")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("bench.report")
+
+
+def _bench_summary():
+    """The short benchmark summary of ``fastact demo``."""
+    try:
+        report = _bench_report()
+    except CommandError as exc:
+        print(f"(no benchmark summary: {exc})")
+        return
+    print(report.summary())
+
+
+BENCH_SUMMARY = _bench_summary
+
+
 # ---------------------------------------------------------------------------------
 # Subcommand registrars: name -> function(subparsers) that adds the subcommand's
 # parser and sets ``func`` (called with the parsed args, returns the exit
@@ -386,8 +452,8 @@ def _register_demo(sub):
 SUBCOMMANDS = {
     "train": _register_train,
     "demo": _register_demo,
-    # "info": ...,
-    # "bench": ...,
+    "info": _register_info,
+    "bench": _register_bench,
 }
 
 

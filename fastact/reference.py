@@ -349,3 +349,30 @@ def threshold(x, threshold, value):
 def threshold_backward(grad, x, threshold, value):
     grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
     return np.where(x <= threshold, np.zeros_like(grad), grad)
+
+
+# --- fused operations ---------------------------------------------------------
+
+def softmax_cross_entropy(logits, labels, axis=-1, reduction="mean"):
+    """-log_softmax(logits)[label] per sample, then mean / sum / none."""
+    logp = np.moveaxis(log_softmax(logits, axis=axis), axis, -1)
+    labels = np.asarray(labels)
+    picked = np.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
+    loss = -picked
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def softmax_cross_entropy_backward(grad, logits, labels, axis=-1, reduction="mean"):
+    """grad * (softmax(logits) - onehot(labels)), / n for the mean."""
+    p = np.moveaxis(softmax(logits, axis=axis), axis, -1)
+    labels = np.asarray(labels)
+    onehot = np.zeros_like(p)
+    np.put_along_axis(onehot, labels[..., None], 1, axis=-1)
+    g = np.asarray(grad, dtype=p.dtype)
+    if reduction == "none":
+        g = g[..., None]
+    elif reduction == "mean":
+        g = g / labels.size
+    return np.moveaxis(g * (p - onehot), -1, axis)

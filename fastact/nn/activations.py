@@ -18,7 +18,7 @@ from .._registry import ACTIVATIONS as _TABLE
 from .backends import get_backend
 
 # Kinds of table entries that are normalisations over an axis, not hidden-layer
-# activations; the loss uses log_softmax directly.
+# activations; the loss uses the fused softmax_cross_entropy.
 _NOT_HIDDEN = ("softmax",)
 
 

@@ -81,11 +81,14 @@ def _same_dtype(fn):
     """The reference functions are precision oracles and a few of them may
     return a wider type than they were given (float32 in, float64 out); cast
     back, so that the numpy backend trains in the same dtype as the compiled
-    one.  The first argument (x, or the upstream gradient) sets the dtype."""
+    one.  The first array argument (x, or the upstream gradient) sets the dtype."""
     @functools.wraps(fn)
-    def wrapper(first, *args, **kwargs):
-        out = fn(first, *args, **kwargs)
-        dtype = first.dtype
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        arrays = [a for a in args if isinstance(a, np.ndarray)]
+        if not arrays:
+            return out
+        dtype = arrays[0].dtype
         if isinstance(out, tuple):
             return tuple(o if o.dtype == dtype else o.astype(dtype) for o in out)
         return out if out.dtype == dtype else out.astype(dtype)
@@ -121,7 +124,8 @@ def get_backend(backend):
         result = Backend("numpy", reference, compiled=False)
     elif backend == "fastact":
         import fastact
-        missing = [n for n in ("relu", "relu_backward", "log_softmax", "log_softmax_backward")
+        missing = [n for n in ("relu", "relu_backward", "softmax_cross_entropy",
+                               "softmax_cross_entropy_backward")
                    if not hasattr(fastact, n)]
         if missing:
             raise ImportError(

@@ -10,26 +10,17 @@ class SoftmaxCrossEntropy:
     """Mean cross-entropy of softmax(logits) against integer labels, Keras'
     ``sparse_categorical_crossentropy`` on logits.
 
-    Computed as ``-log_softmax(logits)[label]``: log_softmax subtracts the row
-    maximum before exponentiating, so large logits neither overflow nor lose
-    the loss to ``log(0)``.  The gradient goes through the backend's
-    ``log_softmax_backward`` with the upstream gradient ``-1/n`` at each
-    sample's label and 0 elsewhere, which works out to ``(softmax - onehot) / n``.
+    Uses the backend's fused ``softmax_cross_entropy`` (log-sum-exp with the
+    row maximum subtracted, so large logits neither overflow nor lose the loss
+    to ``log(0)``) and its backward, ``(softmax - onehot) / n``.
     """
 
     def __init__(self, backend="fastact"):
         self.backend = get_backend(backend)
-        self._log_softmax = self.backend.function("log_softmax")
-        self._log_softmax_backward = self.backend.function("log_softmax_backward")
-        self._logp = None
+        self._loss = self.backend.function("softmax_cross_entropy")
+        self._loss_backward = self.backend.function("softmax_cross_entropy_backward")
+        self._logits = None
         self._labels = None
-        self._upstream = None
-        self._rows = np.arange(0)
-
-    def _index(self, n):
-        if len(self._rows) < n:
-            self._rows = np.arange(max(n, 2 * len(self._rows)))
-        return self._rows[:n]
 
     def _check(self, logits, labels):
         if logits.ndim != 2:
@@ -47,25 +38,16 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, labels, check=True):
         if check:
             labels = self._check(logits, labels)
-        logp = self._log_softmax(logits, axis=-1)
-        self._logp, self._labels = logp, labels
-        picked = logp[self._index(len(labels)), labels]
-        return -float(np.mean(picked, dtype=np.float64))
+        self._logits, self._labels = logits, labels
+        return float(self._loss(logits, labels, axis=-1, reduction="mean"))
 
     def backward(self):
-        logp, labels = self._logp, self._labels
-        n = len(labels)
-        up = self._upstream
-        if up is None or up.shape != logp.shape or up.dtype != logp.dtype:
-            up = self._upstream = np.zeros_like(logp)
-        else:
-            up.fill(0)
-        up[self._index(n), labels] = -1.0 / n
-        return self._log_softmax_backward(up, logp, axis=-1)
+        grad = self._loss_backward(1.0, self._logits, self._labels, axis=-1, reduction="mean")
+        return grad.astype(self._logits.dtype, copy=False)
 
     def predictions(self):
         """Predicted class of each sample of the last forward."""
-        return np.argmax(self._logp, axis=1)
+        return np.argmax(self._logits, axis=1)
 
 
 class SumSquaredError:
