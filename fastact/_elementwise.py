@@ -105,7 +105,9 @@ def _sigmoid_parts(T, M):
 def silu(T, M):
     zero, one, inf = T(0), T(1), T(np.inf)
     exp_scaled, fabs, unscale = M.exp_scaled, M.fabs, M.UNSCALE
-    sig = _sigmoid_parts(T, M)
+    # below this, silu and its derivative approach the subnormal range: their
+    # scaled forms are rounded once, at the end
+    far = T(-60.0) if T is np.float32 else T(-600.0)
 
     def forward(x):
         # x * e / (1 + e) for x < 0, e = exp(x) carried scaled by 2**64 so that
@@ -118,10 +120,17 @@ def silu(T, M):
         return zero if x == -inf else v  # the limit, not -inf * 0
 
     def backward(g, x):
-        s = sig(x)
-        d = s * (one + x * (one - s))
-        d = zero if s == zero else d  # limits 0 at -inf and 1 at +inf
-        return g * (one if x == inf else d)
+        # s = sigmoid(x) and 1 - s from e = exp(-|x|), never as 1 - s (which
+        # cancels for large x); for x < 0, s is carried scaled by 2**64
+        eb = exp_scaled(-fabs(x))
+        e = eb * unscale
+        den = one + e
+        pos = x >= zero
+        oms = (e if pos else one) / den
+        db = ((T(2.0 ** 64) if pos else eb) / den) * (one + x * oms)
+        v = (g * db) * unscale if x < far else g * (db * unscale)
+        v = zero * g if x == -inf else v  # the limit 0 at -inf
+        return g if x == inf else v
 
     return forward, backward
 
@@ -145,34 +154,49 @@ def softplus(T, M):
 
 
 def mish(T, M):
-    zero, one, two, inf = T(0), T(1), T(2), T(np.inf)
-    exp, exp_scaled, unscale = M.exp, M.exp_scaled, M.UNSCALE
-    # above big, tanh(softplus(x)) rounds to 1 (and e^x (e^x + 2) would overflow)
+    zero, two, inf = T(0), T(2), T(np.inf)
+    exp_scaled, unscale = M.exp_scaled, M.UNSCALE
+    # above big, tanh(softplus(x)) rounds to 1 and the derivative to 1
     big = T(20.0) if T is np.float32 else T(40.0)
-    sig = _sigmoid_parts(T, M)
+    # below far, mish and its derivative approach the subnormal range
+    far = T(-60.0) if T is np.float32 else T(-600.0)
+    lowest = T(-1e4)  # below this, e * 2**64 is 0
+    WIDE = T is np.float32
+    W = np.float64 if WIDE else T
+    w_one, w_two, w_four, w_unscale = W(1), W(2), W(4), W(2.0 ** -64)
 
     @_helper
-    def _t(x):
-        """tanh(softplus(x)) = n / (n + 2), n = e^x (e^x + 2); 1 - t and 1 + t too."""
-        e = exp(big if x > big else x)
-        n = e * (e + two)
-        d = n + two
-        return n / d, two / d, (n + n + two) / d
+    def _parts(x):
+        """e * 2**64 and d = n + 2, with e = exp(x) (x capped at big) and
+        n = e (e + 2), so that tanh(softplus(x)) = n / d; and e itself.  The
+        scaled e keeps its precision where e is subnormal."""
+        eb = exp_scaled(big if x > big else x)
+        e = eb * unscale
+        return eb, e, e * (e + two) + two
 
     def forward(x):
-        t, _, _ = _t(x)
-        # for x < 0, t ~ e^x can be subnormal: form x * t scaled by 2**64
-        eb = exp_scaled(x)
-        e = eb * unscale
-        neg = (x * (eb * (e + two) / (e * (e + two) + two))) * unscale
-        v = x * t if x >= zero else neg
+        eb, e, d = _parts(x)
+        v = (x * (eb * (e + two) / d)) * unscale  # x tanh(softplus(x)), scaled
+        v = x if x > big else v
         return zero if x == -inf else v  # the limit 0 at -inf
 
     def backward(g, x):
-        t, omt, opt = _t(x)
-        d = t + x * (omt * opt) * sig(x)
-        d = zero if t == zero else d  # limits 0 at -inf and 1 at +inf
-        return g * (one if x == inf else d)
+        # mish'(x) = e w / d**2 with w = 4 (x + 1)(1 + e) + e (e**2 + 4 e + 2):
+        # one exp, and the only cancellation is in w, near the zero at -1.19.
+        # Past the exp, float32 data is computed in float64 (about 10
+        # roundings would otherwise add up beyond 4 ulp).
+        eb, e, _ = _parts(x)
+        xc = W(lowest if x < lowest else x)  # e is 0 there; keeps w finite (NaN stays)
+        ew = W(e)
+        d = ew * (ew + w_two) + w_two
+        w = w_four * (xc + w_one) * (w_one + ew) + ew * (ew * (ew + w_four) + w_two)
+        db = W(eb) * w / (d * d)  # no overflow: x <= big
+        if WIDE:
+            v = T((W(g) * db) * w_unscale)
+        else:
+            v = (g * db) * unscale if x < far else g * (db * unscale)
+        v = zero * g if x == -inf else v  # the limit 0 at -inf, signed as the reference
+        return g if x > big else v
 
     return forward, backward
 
@@ -275,7 +299,7 @@ def softsign(T, M):
 
     def backward(g, x):
         d = one + fabs(x)
-        return g / (d * d)
+        return (g / d) / d  # d * d would overflow for large |x|
 
     return forward, backward
 

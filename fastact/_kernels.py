@@ -86,7 +86,8 @@ def _templates():
 
     def rows2(a, b, out):
         _FP
-        scratch = np.empty(a.shape[1], T)
+        # the double-double reduction's partial sums (see dd_reduce)
+        scratch = np.empty(2 * (a.shape[1] // DD_WAYS + 1), np.float64)
         for r in range(a.shape[0]):
             row(a[r], b[r], out[r], scratch)
 
@@ -142,19 +143,33 @@ def _templates():
         for i in range(n):
             out[i] = (x[i] - m) - lse
 
+    # The backwards cancel (g_i against sum(g y), or against exp(y_i) sum(g)),
+    # so their sums are carried as double-double (dd_dot, dd_sum) and the
+    # difference is taken against both parts; float64's exp(y_i) too (exp_dd).
     def softmax_backward_row(g, y, out, scratch):
         _FP
         n = g.shape[0]
-        dot = acc_dot(g, y)
+        dh, dl = dd_dot(g, y, scratch)
+        dl = dl if fabs64(dh) < INF64 else ACC(0)
         for i in range(n):
-            out[i] = T(ACC(y[i]) * (ACC(g[i]) - dot))
+            out[i] = T(ACC(y[i]) * ((ACC(g[i]) - dh) - dl))
 
     def log_softmax_backward_row(g, y, out, scratch):
         _FP
         n = g.shape[0]
-        sg = acc_sum(g)
-        for i in range(n):
-            out[i] = T(ACC(g[i]) - exp_acc(ACC(y[i])) * sg)
+        sh, sl = dd_sum(g, scratch)
+        sl = sl if fabs64(sh) < INF64 else ACC(0)
+        if IS64:
+            for i in range(n):
+                eh, el = exp_dd(y[i])
+                ph = eh * sh
+                pl = fma64(eh, sh, -ph) + (eh * sl + el * sh)
+                pl = pl if fabs64(ph) < INF64 else ACC(0)
+                out[i] = (g[i] - ph) - pl
+        else:
+            s = sh + sl
+            for i in range(n):
+                out[i] = T(ACC(g[i]) - exp_acc(ACC(y[i])) * s)
 
     # -- softmax cross-entropy on integer labels ---------------------------------
     def ce_rows(x, labels, loss):
@@ -335,13 +350,6 @@ def _sum_helpers():
         return s
 
     @njit(**fast)
-    def block_dot(a, b, lo, hi):
-        s = 0.0
-        for i in range(lo, hi):
-            s += np.float64(a[i]) * np.float64(b[i])
-        return s
-
-    @njit(**fast)
     def block_sum_not_one(a, lo, hi):
         """(sum of the terms other than 1, count of terms equal to 1)"""
         s = 0.0
@@ -368,15 +376,6 @@ def _sum_helpers():
         return s + c
 
     @njit(**opts)
-    def acc_dot(a, b):
-        n = a.shape[0]
-        s = 0.0
-        c = 0.0
-        for lo in range(0, n, SUM_BLOCK):
-            s, c = two_sum_add(s, c, block_dot(a, b, lo, min(lo + SUM_BLOCK, n)))
-        return s + c
-
-    @njit(**opts)
     def acc_sum_minus_one(a):
         """sum(a) - 1 where one term is exactly 1; the terms equal to 1 are
         counted apart so the result keeps relative accuracy when it is tiny."""
@@ -390,11 +389,95 @@ def _sum_helpers():
             k += kb
         return (s + c) + np.float64(k - 1)
 
-    return acc_sum, acc_dot, acc_sum_minus_one
+    return acc_sum, acc_sum_minus_one
 
 
 SUM_BLOCK = 64
-acc_sum, acc_dot, acc_sum_minus_one = _sum_helpers()
+acc_sum, acc_sum_minus_one = _sum_helpers()
+
+DD_WAYS = 8
+
+
+def _dd_helpers():
+    """Sums as an unevaluated pair (hi, lo) of float64, with an error of about
+    2**-100 of the sum of the terms' magnitudes: every addition is an
+    error-free TwoSum, every float64 product a TwoProd (fma).
+
+    Written so that LLVM vectorizes them without fast-math: the first level
+    sums DD_WAYS strided streams into scratch (each i independent), and the
+    levels after it halve the scratch pairwise, each again a loop of
+    independent i.  scratch holds 2 * (n // DD_WAYS + 1) float64."""
+    from numba import njit
+
+    opts = dict(nogil=True, error_model="numpy")
+    fma = MATH[np.float64].fma
+
+    @njit(**opts)
+    def two_sum(a, b):
+        t = a + b
+        bp = t - a
+        return t, (a - (t - bp)) + (b - bp)
+
+    def build(term):
+        @njit(**opts)
+        def reduce(a, b, scratch):
+            n = a.shape[0]
+            h = n // DD_WAYS
+            s = 0.0
+            c = 0.0
+            for j in range(h * DD_WAYS, n):
+                p, pe = term(a, b, j)
+                s, e = two_sum(s, p)
+                c += e + pe
+            if h == 0:
+                return s, c
+            H = scratch[:h]
+            E = scratch[h:2 * h]
+            for i in range(h):
+                hi, lo = term(a, b, i)
+                for k in range(1, DD_WAYS):
+                    p, pe = term(a, b, i + k * h)
+                    hi, e = two_sum(hi, p)
+                    lo += e + pe
+                H[i] = hi
+                E[i] = lo
+            m = h
+            while m > 1:
+                if m % 2:
+                    s, e = two_sum(s, H[m - 1])
+                    c += e + E[m - 1]
+                m //= 2
+                for i in range(m):
+                    hi, e = two_sum(H[i], H[i + m])
+                    H[i] = hi
+                    E[i] = (E[i] + E[i + m]) + e
+            s, e = two_sum(s, H[0])
+            return s, c + (e + E[0])
+
+        return reduce
+
+    @njit(**opts)
+    def product(a, b, j):
+        x = np.float64(a[j])
+        y = np.float64(b[j])
+        p = x * y
+        return p, fma(x, y, -p)  # 0 for float32 data: the product is exact
+
+    @njit(**opts)
+    def value(a, b, j):
+        return np.float64(a[j]), 0.0
+
+    dot = build(product)
+    total = build(value)
+
+    @njit(**opts)
+    def dd_sum(a, scratch):
+        return total(a, a, scratch)
+
+    return dot, dd_sum
+
+
+dd_dot, dd_sum = _dd_helpers()
 
 
 def _int_range():
@@ -421,7 +504,9 @@ def _common(T):
     ACC = np.float64  # sums and products of reductions are carried in float64
     return dict(T=T, ACC=ACC, IS64=T is np.float64, ZERO=T(0), ONE=T(1), NEG_INF=T(-np.inf), maxnum=M.maxnum,
                 exp=M.exp, chunk_size=chunk_size, row_chunk=row_chunk, acc_sum=acc_sum,
-                acc_dot=acc_dot, acc_sum_minus_one=acc_sum_minus_one)
+                acc_sum_minus_one=acc_sum_minus_one, dd_dot=dd_dot, dd_sum=dd_sum, DD_WAYS=DD_WAYS,
+                fabs64=MATH[np.float64].fabs, fma64=MATH[np.float64].fma, INF64=np.inf,
+                exp_dd=MATH[np.float64].exp_dd)
 
 
 def _tag(T):
@@ -480,7 +565,8 @@ def rowwise(name, T):
     tpl = TEMPLATES[f"{name}_row"]
     row = instantiate(tpl, f"{name}_{_tag(T)}_row", ns, fastmath=REDUCE_FASTMATH)
     nargs = tpl.__code__.co_argcount - 2
-    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"{name}_{_tag(T)}_serial", dict(row=row, T=T))
+    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"{name}_{_tag(T)}_serial",
+                         dict(row=row, T=T, DD_WAYS=DD_WAYS))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"{name}_{_tag(T)}_parallel",
                            dict(inner=serial, row_chunk=row_chunk), parallel=True)
     return serial, parallel

@@ -18,6 +18,7 @@ No fast-math flags are used here: the range reductions rely on the exact
 IEEE order of operations, and fused multiply-adds are written out explicitly
 with ``fma`` so that scalar and vector code round identically.
 """
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -290,10 +291,67 @@ def _build(T):
         e = expm1(a + a)
         return copysign(e / (e + two), x)
 
+    exp_dd = _build_exp_dd(clamp) if not is32 else None
+
     return SimpleNamespace(
-        T=T, exp=exp, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        T=T, exp=exp, exp_dd=exp_dd, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign,
     )
+
+
+# ln 2 in three parts: C1 has 32 significant bits, so n * C1 is exact for the
+# |n| <= 1100 of a float64 exp's range reduction
+_LN2_C1 = 0.6931471806019545
+_LN2_C2 = -4.2009150726810846e-11
+_LN2_C3 = -1.3124698417785255e-27
+# 1/k! for k = 4..16: the Taylor tail of exp past r**3/6, |r| <= ln(2)/2
+_INV_FACT_4 = tuple(1.0 / math.factorial(k) for k in range(4, 17))
+
+
+def _build_exp_dd(clamp):
+    """float64 exp(x) as an unevaluated sum hi + lo, relative error about
+    2**-62: for differences that cancel against exp(x) (log_softmax's
+    backward).  Range reduction in three parts of ln 2; exp(r) summed in
+    double-double up to r**3/6, the Taylor tail in plain float64."""
+    one, half, six = 1.0, 0.5, 6.0
+    log2e = 1.4426950408889634
+    tail = _horner(_INV_FACT_4)
+
+    @njit(**_JIT)
+    def two_sum(a, b):
+        t = a + b
+        bp = t - a
+        return t, (a - (t - bp)) + (b - bp)
+
+    @njit(**_JIT)
+    def exp_dd(x):
+        xc = clamp(x, -746.0, 710.0)
+        n = rint(xc * log2e)
+        n = n if n == n else 0.0
+        rh = xc - n * _LN2_C1  # exact
+        p = n * _LN2_C2
+        pe = fma(n, _LN2_C2, -p)
+        r, e = two_sum(rh, -p)
+        rl = (e - pe) - n * _LN2_C3  # x - n ln2 = r + rl
+        r2 = r * r
+        r2l = fma(r, r, -r2)
+        r3 = r2 * r
+        r3l = fma(r2, r, -r3) + r2l * r
+        c3 = r3 / six
+        c3l = (fma(-c3, six, r3) + r3l) / six
+        h, lo = two_sum(one, r)
+        h, e = two_sum(h, r2 * half)
+        lo += e
+        h, e = two_sum(h, c3)
+        lo += e
+        lo += (r2 * r2) * tail(r) + (r2l * half + c3l) + rl * (one + r + r2 * half)
+        hi = h + lo
+        lo = lo - (hi - h)
+        n1 = floor(n * half)
+        n2 = n - n1
+        return scale2(scale2(hi, n1), n2), scale2(scale2(lo, n1), n2)
+
+    return exp_dd
 
 
 MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

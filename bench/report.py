@@ -1,0 +1,653 @@
+"""Benchmark report: runs the suite and writes docs/benchmarks.md.
+
+    python -m bench.report              # full sweep, 2**4 .. 2**24, float32 and float64
+    python -m bench.report --quick      # a few sizes, float32: a few minutes
+    python -m bench.report --huge       # adds 2**27 float32 (DRAM bandwidth)
+    python -m bench.report --functions relu,softmax --dtypes float32 --sizes 10-20:2
+    python -m bench.report --from-json results.json   # re-analyse a saved run
+
+Runs ``pytest bench/bench_activations.py --benchmark-only --benchmark-enable
+--benchmark-json=...`` in a subprocess, then prints, per activation, direction,
+dtype and size: fastact's time, its throughput (GB/s of the arrays read and
+written), its speed-up over PyTorch and over the NumPy reference (peer time /
+fastact time: above 1 fastact is faster) and its share of the copy roof (the
+throughput of a parallel copy of the same number of elements), followed by
+the targets (met / not met, with the numbers), the serial/parallel crossover,
+and import and compile costs (bench/compile_cost.py).  It writes
+docs/benchmarks.md and docs/img/bench_throughput*.png.
+
+:func:`summary` returns a short text (median speed-ups over PyTorch and NumPy)
+for the command line.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+IMG_DIR = os.path.join(ROOT, "docs", "img")
+
+QUICK = dict(sizes="4,10,14,20", dtypes="float32", max_time=0.05)
+FULL = dict(max_time=0.1)
+LARGE_LOG2 = 14  # "large arrays": the PyTorch targets' matrix
+SMALL_LOG2 = (4, 10)  # "small arrays"
+
+
+# ---------------------------------------------------------------------------
+# Running and loading
+
+
+def run_suite(json_path, *, quick=False, huge=False, sizes=None, functions=None, dtypes=None,
+              directions=None, shapes=None, max_time=None, threads=None, log=None):
+    """Run the benchmarks in a subprocess; pytest-benchmark writes json_path."""
+    preset = QUICK if quick else FULL
+    sizes = sizes or (preset.get("sizes") if quick else None)
+    dtypes = dtypes or preset.get("dtypes")
+    cmd = [sys.executable, "-m", "pytest", "bench/bench_activations.py", "-q", "-p", "no:cacheprovider",
+           "--benchmark-only", "--benchmark-enable", "--benchmark-disable-gc",
+           f"--benchmark-json={json_path}", f"--benchmark-max-time={max_time or preset['max_time']}",
+           "--benchmark-min-time=0.0005", "--benchmark-min-rounds=5", "--benchmark-columns=min,median,rounds"]
+    cmd.append("--bench-full")  # every softmax shape; --bench-sizes narrows the sweep
+    if huge:
+        cmd.append("--huge")
+    for opt, value in (("--bench-sizes", sizes), ("--bench-functions", functions), ("--bench-dtypes", dtypes),
+                       ("--bench-directions", directions), ("--bench-shapes", shapes)):
+        if value:
+            cmd.append(f"{opt}={value}")
+    print("running:", " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
+    with open(log or os.devnull, "w") as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = open(log).read()[-4000:] if log else ""
+        if not os.path.exists(json_path):
+            raise RuntimeError(f"benchmark run failed (exit status {proc.returncode})\n{tail}")
+        print(f"warning: some benchmarks failed (exit status {proc.returncode}); reporting the rest\n{tail}",
+              file=sys.stderr)
+    return json_path
+
+
+def machine(bench_info=None):
+    """fastact.info() and PyTorch's version and threads as the benchmark run
+    recorded them (bench_info: its JSON's machine_info), plus the L3 size."""
+    bench_info = bench_info or {}
+    if "fastact" in bench_info:
+        info = dict(bench_info["fastact"])
+        t = bench_info.get("torch")
+        info["torch"], info["torch_threads"] = (t["version"], t["threads"]) if t else ("not installed", "-")
+    else:
+        import fastact as fa
+
+        from ._peers import load_torch
+
+        info = dict(fa.info())
+        t = load_torch()
+        info["torch"], info["torch_threads"] = (t.__version__, t.get_num_threads()) if t else ("not installed", "-")
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as fh:
+            info["l3"] = fh.read().strip()
+    except OSError:
+        pass
+    info["platform"] = platform.platform()
+    return info
+
+
+class Results:
+    """Times keyed by (function, direction, dtype, label, impl, variant)."""
+
+    def __init__(self, records, meta=None):
+        self.records = records
+        self.meta = meta or {}
+        self._t = {}
+        self._copy = {}
+        for r in records:
+            if r["function"] == "copy":
+                key = (r["dtype"], r["size"])
+                self._copy[key] = min(self._copy.get(key, math.inf), r["time"])
+            else:
+                self._t[(r["function"], r["direction"], r["dtype"], r["label"], r["impl"], r["variant"])] = r
+
+    @classmethod
+    def from_json(cls, path, stat="min", meta=None):
+        with open(path) as fh:
+            data = json.load(fh)
+        records = [dict(b["extra_info"], time=b["stats"][stat]) for b in data["benchmarks"]]
+        mi = data.get("machine_info", {})
+        meta = dict(meta or {}, stat=stat, datetime=data.get("datetime"),
+                    load_before=mi.get("load_before"), load_after=mi.get("load_after"))
+        meta.setdefault("machine", machine(mi))
+        return cls(records, meta)
+
+    def record(self, function, direction, dtype, label, impl="fastact", variant="alloc"):
+        return self._t.get((function, direction, dtype, label, impl, variant))
+
+    def time(self, *key, **kw):
+        r = self.record(*key, **kw)
+        return None if r is None else r["time"]
+
+    def ratio(self, function, direction, dtype, label, peer):
+        """peer time / fastact time (automatic dispatch, new output array)."""
+        t, p = self.time(function, direction, dtype, label), self.time(function, direction, dtype, label, peer)
+        return None if t is None or p is None else p / t
+
+    def gbps(self, record):
+        return record["nbytes"] / record["time"] / 1e9
+
+    def roof(self, dtype, size):
+        """GB/s of the faster copy of `size` elements (read + write)."""
+        import numpy as np
+
+        t = self._copy.get((dtype, size))
+        return None if t is None else 2 * size * np.dtype(dtype).itemsize / t / 1e9
+
+    def roof_share(self, record):
+        roof = self.roof(record["dtype"], record["size"])
+        return None if roof is None else self.gbps(record) / roof
+
+    def series(self):
+        """Sorted (function, direction, dtype) present, in table order."""
+        from fastact import ACTIVATIONS
+
+        keys = {(k[0], k[1], k[2]) for k in self._t}
+        order = {n: i for i, n in enumerate(ACTIVATIONS)}
+        return sorted(keys, key=lambda k: (k[2], order.get(k[0], 99), k[1] != "forward"))
+
+    def labels(self, function, direction, dtype):
+        """Labels of the sweep (by size), then of the shapes."""
+        recs = [r for k, r in self._t.items() if k[:3] == (function, direction, dtype) and k[4] == "fastact"
+                and k[5] == "alloc"]
+        sweep = sorted((r for r in recs if r.get("log2") is not None), key=lambda r: r["log2"])
+        shapes = sorted((r for r in recs if r.get("log2") is None), key=lambda r: r["size"])
+        return [r["label"] for r in sweep + shapes]
+
+    def dtypes(self):
+        return sorted({k[2] for k in self._t})
+
+
+# ---------------------------------------------------------------------------
+# Formatting helpers
+
+
+def fmt_time(t):
+    if t is None:
+        return "-"
+    if t < 1e-6:
+        return f"{t * 1e9:.0f} ns"
+    if t < 1e-3:
+        return f"{t * 1e6:.3g} us"
+    if t < 1:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t:.3g} s"
+
+
+def fmt_x(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def fmt_pct(r):
+    return "-" if r is None else f"{100 * r:.0f}%"
+
+
+def table(headers, rows, markdown=False):
+    cells = [[str(c) for c in row] for row in rows]
+    if markdown:
+        out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if i else ":---" for i in range(len(headers))) + "|"]
+        out += ["| " + " | ".join(r) + " |" for r in cells]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(headers, widths)))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths)))
+              for r in cells]
+    return "\n".join(lines)
+
+
+def detail_rows(res, function, direction, dtype):
+    """Per size: time, GB/s, vs PyTorch, vs NumPy, % of copy roof, parallel speed-up."""
+    rows = []
+    for label in res.labels(function, direction, dtype):
+        rec = res.record(function, direction, dtype, label)
+        ts = res.time(function, direction, dtype, label, "fastact-serial")
+        tp = res.time(function, direction, dtype, label, "fastact-parallel")
+        shape = "x".join(map(str, rec["shape"]))
+        rows.append([label, shape, fmt_time(rec["time"]), f"{res.gbps(rec):.1f}",
+                     fmt_x(res.ratio(function, direction, dtype, label, "torch")),
+                     fmt_x(res.ratio(function, direction, dtype, label, "numpy")),
+                     fmt_pct(res.roof_share(rec)),
+                     fmt_x(ts / tp if ts and tp else None)])
+    return rows
+
+
+DETAIL_HEADERS = ["size", "shape", "fastact", "GB/s", "vs PyTorch", "vs NumPy", "% copy roof", "serial/parallel"]
+
+
+def ratio_matrix(res, peer, dtype):
+    """Rows function.direction, columns the sweep's sizes: speed-up over peer."""
+    series = [s for s in res.series() if s[2] == dtype]
+    sweep = sorted({r["log2"] for r in res.records if r.get("log2") is not None and r["function"] != "copy"
+                    and r["dtype"] == dtype})
+    rows = []
+    for f, d, _ in series:
+        rows.append([f"{f}.{d}"] + [fmt_x(res.ratio(f, d, dtype, f"2^{k}", peer)) for k in sweep])
+    return ["activation"] + [f"2^{k}" for k in sweep], rows
+
+
+def variant_rows(res):
+    """fastact forwards writing a new array, out= and in place, against the copy roof."""
+    rows = []
+    for f, d, dtype in res.series():
+        if d != "forward":
+            continue
+        for label in res.labels(f, d, dtype):
+            recs = {v: res.record(f, d, dtype, label, "fastact", v) for v in ("alloc", "out", "inplace")}
+            if recs["out"] is None and recs["inplace"] is None:
+                continue
+            roof = res.roof(dtype, recs["alloc"]["size"])
+            row = [f"{f} {dtype} {label}", f"{roof:.1f}" if roof else "-"]
+            for v in ("alloc", "out", "inplace"):
+                r = recs[v]
+                row += ["-", "-"] if r is None else [f"{res.gbps(r):.1f}", fmt_pct(res.roof_share(r))]
+            rows.append(row)
+    return ["forward", "copy GB/s", "new array GB/s", "%", "out= GB/s", "%", "in place GB/s", "%"], rows
+
+
+# ---------------------------------------------------------------------------
+# Targets
+
+
+class Target:
+    def __init__(self, name, checks, need=None, aggregate=None):
+        """checks: [(what, value, ok)]; aggregate: (text, ok) overriding all(ok)."""
+        self.name = name
+        self.checks = checks
+        self.need = need
+        self.aggregate = aggregate
+
+    @property
+    def status(self):
+        if not self.checks and self.aggregate is None:
+            return "not measured"
+        ok = self.aggregate[1] if self.aggregate else all(c[2] for c in self.checks)
+        return "met" if ok else "NOT met"
+
+    def detail(self, limit=6):
+        if not self.checks and self.aggregate is None:
+            return self.need or "no data in this run"
+        if self.aggregate:
+            return self.aggregate[0]
+        bad = [c for c in self.checks if not c[2]]
+        text = f"{len(self.checks) - len(bad)}/{len(self.checks)} pass"
+        if bad:
+            worst = sorted(bad, key=lambda c: c[1])[:limit]
+            text += "; failing: " + ", ".join(f"{c[0]} {c[3] if len(c) > 3 else c[1]}" for c in worst)
+            if len(bad) > limit:
+                text += f", ... ({len(bad) - limit} more)"
+        else:
+            lo = min(self.checks, key=lambda c: c[1])
+            text += f"; lowest: {lo[0]} {lo[3] if len(lo) > 3 else lo[1]}"
+        return text
+
+
+def _cells(res, pred):
+    for f, d, dtype in res.series():
+        for label in res.labels(f, d, dtype):
+            rec = res.record(f, d, dtype, label)
+            if pred(f, d, dtype, rec):
+                yield f, d, dtype, label, rec
+
+
+def large_torch_ratios(res):
+    return [(f"{f}.{d} {dtype} {label}", r) for f, d, dtype, label, rec in
+            _cells(res, lambda f, d, dt, rec: rec.get("log2") is not None and rec["log2"] >= LARGE_LOG2)
+            if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
+
+
+def targets(res):
+    out = []
+    large = large_torch_ratios(res)
+    out.append(Target(f"every activation, forward and backward, float32 and float64, sizes >= 2^{LARGE_LOG2}: "
+                      f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14"))
+    if large:
+        med = statistics.median(r for _, r in large)
+        agg = (f"median {med:.2f}x over {len(large)} cells", med >= 1.3)
+    else:
+        agg = None
+    out.append(Target("median speed-up over PyTorch on that matrix >= 1.3x", [], "needs torch", agg))
+
+    def small(f, d, dt, rec):
+        return rec.get("log2") is not None and SMALL_LOG2[0] <= rec["log2"] <= SMALL_LOG2[1]
+
+    checks = []
+    for f, d, dtype, label, rec in _cells(res, small):
+        if (f, d) == ("relu", "forward"):
+            t_np = res.time(f, d, dtype, label, "numpy-ufunc")
+            if t_np is not None:
+                r = t_np / rec["time"]
+                checks.append((f"{dtype} {label}", r, r >= 1, f"{fmt_time(rec['time'])} vs {fmt_time(t_np)}"))
+    out.append(Target("small arrays (2^4..2^10): relu call time <= np.maximum(x, 0)", checks))
+    checks = [(f"{f}.{d} {dtype} {label}", r, r > 1, fmt_x(r)) for f, d, dtype, label, rec in _cells(res, small)
+              if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
+    out.append(Target("small arrays (2^4..2^10): every activation faster than PyTorch", checks, "needs torch"))
+
+    checks = []
+    for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: d == "forward" and dt == "float32"
+                                          and rec.get("log2") == 27):
+        for v in ("out", "inplace"):
+            r = res.record(f, d, dtype, label, "fastact", v)
+            share = res.roof_share(r) if r else None
+            if share is not None:
+                checks.append((f"{f} {'in place' if v == 'inplace' else 'out='}", share, share >= 0.85,
+                               fmt_pct(share)))
+    out.append(Target("2^27 float32 forwards >= 85% of the copy roof, in place and out of place (out=)", checks,
+                      "run with --huge"))
+
+    checks = []
+    for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: rec.get("log2") is None):
+        r = res.ratio(f, d, dtype, label, "torch")
+        if r is not None:
+            checks.append((f"{f}.{d} {dtype} {label}", r, r >= 1.3, fmt_x(r)))
+    out.append(Target("softmax / log_softmax >= 1.3x PyTorch on (32, 10), (256, 1000), (4096, 1000), (64, 50257)",
+                      checks, "needs torch and the softmax shapes"))
+
+    checks = []
+    for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: f in ("sigmoid", "tanh", "elu", "softmax")
+                                          and rec.get("log2") == 20):
+        r = res.ratio(f, d, dtype, label, "numpy")
+        if r is not None:
+            checks.append((f"{f}.{d} {dtype}", r, r >= 5, fmt_x(r)))
+    out.append(Target(">= 5x the NumPy reference on sigmoid, tanh, elu, softmax at 2^20", checks,
+                      "needs size 2^20"))
+    return out
+
+
+def crossovers(res):
+    """From the sweep: smallest size from which forced parallel beats forced serial at every larger size."""
+    rows = []
+    for f, d, dtype in res.series():
+        pts = []
+        for label in res.labels(f, d, dtype):
+            rec = res.record(f, d, dtype, label)
+            ts = res.time(f, d, dtype, label, "fastact-serial")
+            tp = res.time(f, d, dtype, label, "fastact-parallel")
+            if rec.get("log2") is not None and ts and tp:
+                pts.append((rec["size"], ts, tp))
+        cross = None
+        for size, ts, tp in reversed(pts):
+            if tp < ts:
+                cross = size
+            else:
+                break
+        if pts:
+            rows.append([f"{f}.{d} {dtype}", "never" if cross is None else f"2^{int(math.log2(cross))}"])
+    return ["activation", "parallel faster from"], rows
+
+
+# ---------------------------------------------------------------------------
+# Summary, text and Markdown
+
+
+def summary(results=None, quick=True, **run_options):
+    """A short text: median speed-up of fastact over PyTorch and over NumPy.
+
+    results: a Results, the path of a pytest-benchmark JSON written by this
+    suite, or None to measure a small matrix in this process (every
+    activation, forward and backward, float32, 2^14 and 2^20; a few seconds).
+    """
+    if results is None:
+        from ._cases import Selection
+        from ._timing import measure
+
+        sel = Selection.from_options(sizes=run_options.get("sizes", "14,20"), dtypes="float32",
+                                     impls="fastact,numpy,torch", shapes="none")
+        results = Results(measure(sel.cases(), budget=run_options.get("budget", 0.01)), dict(stat="min"))
+    elif isinstance(results, (str, os.PathLike)):
+        results = Results.from_json(results)
+    large = large_torch_ratios(results)
+    lines = []
+    if large:
+        med = statistics.median(r for _, r in large)
+        lo = min(large, key=lambda c: c[1])
+        hi = max(large, key=lambda c: c[1])
+        lines.append(f"fastact vs PyTorch: median {med:.2f}x faster over {len(large)} cases "
+                     f"(sizes >= 2^{LARGE_LOG2}; range {lo[1]:.2f}x {lo[0]} .. {hi[1]:.2f}x {hi[0]})")
+    else:
+        lines.append("fastact vs PyTorch: not measured (PyTorch not installed)")
+    np_ratios = [(f"{f}.{d} {dt} {label}", r) for f, d, dt, label, rec in
+                 _cells(results, lambda f, d, dt, rec: rec.get("log2") is not None and rec["log2"] >= LARGE_LOG2)
+                 if (r := results.ratio(f, d, dt, label, "numpy")) is not None]
+    if np_ratios:
+        med = statistics.median(r for _, r in np_ratios)
+        lines.append(f"fastact vs NumPy:   median {med:.2f}x faster over {len(np_ratios)} cases")
+    import numba
+
+    lines.append(f"({numba.get_num_threads()} threads; ratios are peer time / fastact time)")
+    return "\n".join(lines)
+
+
+def _header_lines(meta):
+    m = meta.get("machine", {})
+    lines = [
+        f"Machine: {m.get('cpu', '?')} ({m.get('llvm_cpu', '?')}), {m.get('cores', '?')} cores, "
+        f"L3 {m.get('l3', '?')}; {m.get('platform', '')}",
+        f"Versions: fastact {m.get('fastact')}, numba {m.get('numba')}, numpy {m.get('numpy')}, "
+        f"PyTorch {m.get('torch')}, Python {m.get('python')}",
+        f"Threads: fastact {m.get('threads')} ({m.get('threading_layer')} layer, parallel from "
+        f"{m.get('parallel_threshold')} elements), PyTorch {m.get('torch_threads', '-')}",
+        f"Statistic: {meta.get('stat', 'min')} of each benchmark's rounds; load average before / after: "
+        f"{meta.get('load_before')} / {meta.get('load_after')}; run {meta.get('datetime', '')}",
+    ]
+    cores = m.get("cores") or os.cpu_count() or 1
+    loads = [v for key in ("load_before", "load_after") for v in (meta.get(key) or [])[:1]]
+    if loads and max(loads) > 0.5 * cores:
+        lines.append(f"WARNING: the machine was busy (1-minute load average up to {max(loads)} on {cores} cores): "
+                     f"parallel timings in particular are unreliable")
+    return lines
+
+
+def render(res, compile_res=None, threshold_res=None, markdown=False, plots=()):
+    """The report as text (terminal) or Markdown (docs/benchmarks.md)."""
+    md = markdown
+    out = []
+    h = (lambda t, lvl=2: out.append(f"\n{'#' * lvl} {t}\n")) if md else (lambda t, lvl=2: out.append(f"\n== {t} =="))
+    if md:
+        out.append("# Benchmarks\n")
+        out.append("Generated by `python -m bench.report` (also `fastact bench`); do not edit by hand.\n")
+        out.append("Speed-ups are peer time / fastact time: above 1.00x fastact is faster. fastact runs with "
+                   "automatic serial/parallel dispatch and returns a new array, as NumPy and PyTorch do. "
+                   "GB/s counts the arrays read and written (2 arrays forward, 3 backward); the copy roof is "
+                   "the faster of a Numba prange copy and `np.copyto` of the same number of elements.\n")
+        out += [f"- {line}" for line in _header_lines(res.meta)]
+        out.append("\nReproduce with `python -m bench.report` (`--quick` for a subset that runs in a few minutes, `--huge` to add "
+                   "2^27 elements, `--threshold` for the serial/parallel sweep), or time the suite directly with "
+                   "`pytest bench --benchmark-only --benchmark-enable --bench-full`.  The plain `pytest` run "
+                   "executes every benchmark once, untimed, and checks it against the NumPy reference.")
+    else:
+        out += _header_lines(res.meta)
+    for p in plots:
+        if md:
+            rel = os.path.relpath(p, os.path.dirname(DOC))
+            out.append(f"\n![throughput against size]({rel})")
+
+    h("Targets")
+    rows = [[t.status, t.name, t.detail()] for t in targets(res)]
+    if md:
+        out.append(table(["status", "target", "measured"], rows, markdown=True))
+    else:
+        for status, name, detail in rows:
+            out.append(f"[{status}] {name}\n    {detail}")
+
+    for dtype in res.dtypes():
+        for peer, title in (("torch", "PyTorch"), ("numpy", "NumPy reference")):
+            hdr, rows = ratio_matrix(res, peer, dtype)
+            if any(c != "-" for r in rows for c in r[1:]):
+                h(f"Speed-up over {title}, {dtype}")
+                out.append(table(hdr, rows, markdown=md))
+
+    hdr, rows = variant_rows(res)
+    if rows:
+        h("New array, out= and in place, against the copy roof")
+        out.append(table(hdr, rows, markdown=md))
+
+    hdr, rows = crossovers(res)
+    if rows and res.meta.get("machine", {}).get("threads", 2) > 1:
+        h("Serial / parallel crossover (from the sweep)")
+        out.append(table(hdr, rows, markdown=md))
+    if threshold_res is not None:
+        from .threshold import format_text
+
+        h("Threshold sweep (python -m bench.threshold)")
+        text = format_text(threshold_res["rows"], threshold_res["analysis"])
+        out.append(f"```\n{text}\n```" if md else text)
+    if compile_res is not None:
+        from .compile_cost import format_text as cc_text
+
+        h("Import and compile cost (python -m bench.compile_cost)")
+        text = cc_text(compile_res)
+        out.append(f"```\n{text}\n```" if md else text)
+
+    h("Per activation and size")
+    for f, d, dtype in res.series():
+        rows = detail_rows(res, f, d, dtype)
+        if md:
+            out.append(f"\n<details><summary>{f}.{d} {dtype}</summary>\n")
+            out.append(table(DETAIL_HEADERS, rows, markdown=True))
+            out.append("\n</details>")
+        else:
+            out.append(f"\n{f}.{d} {dtype}")
+            out.append(table(DETAIL_HEADERS, rows))
+    out.append("")
+    return "\n".join(out)
+
+
+def plot(res, path, dtype, columns=4):
+    """Throughput (GB/s) against size, one panel per activation: fastact,
+    NumPy and PyTorch, forward (solid) and backward (dashed), and the copy roof."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    functions = list(dict.fromkeys(s[0] for s in res.series() if s[2] == dtype))
+    if not functions:
+        return None
+    rows = -(-len(functions) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.5 * rows), sharex=True, squeeze=False)
+    colors = {"fastact": "C0", "numpy": "C2", "torch": "C3"}
+    for ax, f in zip(axes.flat, functions):
+        sweep = [r for r in res.records if r["function"] == f and r["dtype"] == dtype
+                 and r.get("log2") is not None and r["variant"] == "alloc"]
+        for impl, color in colors.items():
+            for d, ls in (("forward", "-"), ("backward", "--")):
+                pts = sorted((r["log2"], res.gbps(r)) for r in sweep if r["impl"] == impl and r["direction"] == d)
+                if pts:
+                    ax.plot(*zip(*pts), color=color, ls=ls, marker=".", ms=3, lw=1.2,
+                            label=f"{impl} {d}")
+        sizes = sorted({(r["log2"], r["size"]) for r in sweep})
+        roof = [(k, res.roof(dtype, n)) for k, n in sizes if res.roof(dtype, n)]
+        if roof:
+            ax.plot(*zip(*roof), color="0.6", ls=":", lw=1.5, label="copy roof")
+        ax.set_yscale("log")
+        ax.set_title(f, fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(functions):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("GB/s", fontsize=8)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("log2(elements)", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=7, fontsize=8, frameon=False)
+    m = res.meta.get("machine", {})
+    fig.suptitle(f"Throughput against size, {dtype}: {m.get('cpu', '')}, threads: {m.get('threads', '?')} "
+                 f"(fastact and PyTorch)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.03, 1, 0.98))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--quick", action="store_true", help=f"sizes {QUICK['sizes']}, float32, short timings")
+    p.add_argument("--huge", action="store_true", help="add 2^27 float32 (needs about 4 GB of memory)")
+    p.add_argument("--sizes", help="log2 sizes, e.g. '4-24:2' or '4,10,20'")
+    p.add_argument("--functions", help="comma-separated activations")
+    p.add_argument("--dtypes", help="float32,float64")
+    p.add_argument("--directions", help="forward,backward")
+    p.add_argument("--shapes", help="softmax shapes, e.g. '32x10,4096x1000', or 'none'")
+    p.add_argument("--threads", type=int, help="threads of fastact and PyTorch (NUMBA_NUM_THREADS; default: all cores)")
+    p.add_argument("--max-time", type=float, help="seconds per benchmark (pytest-benchmark --benchmark-max-time)")
+    p.add_argument("--stat", default="min", choices=("min", "median", "mean"), help="statistic of the rounds")
+    p.add_argument("--from-json", metavar="FILE", help="analyse a saved pytest-benchmark JSON instead of running")
+    p.add_argument("--save-json", metavar="FILE", help="keep the pytest-benchmark JSON")
+    p.add_argument("--threshold", action="store_true", help="also run the serial/parallel threshold sweep")
+    p.add_argument("--threshold-from", metavar="FILE",
+                   help="include a saved threshold sweep (python -m bench.threshold --json FILE)")
+    p.add_argument("--no-compile-cost", action="store_true", help="skip bench/compile_cost.py")
+    p.add_argument("--compile-cost-from", metavar="FILE",
+                   help="include saved compile costs (python -m bench.compile_cost --json > FILE)")
+    p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/benchmarks.md and plots")
+    p.add_argument("--summary", action="store_true", help="print only the short summary")
+    a = p.parse_args(argv)
+
+    meta = {}
+    with tempfile.TemporaryDirectory(prefix="fastact-bench-") as tmp:
+        if a.from_json:
+            path = a.from_json
+        else:
+            path = a.save_json or os.path.join(tmp, "bench.json")
+            run_suite(path, quick=a.quick, huge=a.huge, sizes=a.sizes, functions=a.functions, dtypes=a.dtypes,
+                      directions=a.directions, shapes=a.shapes, max_time=a.max_time, threads=a.threads,
+                      log=os.path.join(tmp, "pytest.log"))
+        res = Results.from_json(path, a.stat, meta)
+    if a.summary:
+        print(summary(res))
+        return 0
+    compile_res = threshold_res = None
+    if a.compile_cost_from:
+        with open(a.compile_cost_from) as fh:
+            compile_res = json.load(fh)
+    elif not a.no_compile_cost:
+        from . import compile_cost
+
+        print("measuring import and compile cost ...", file=sys.stderr, flush=True)
+        compile_res = compile_cost.measure(a.functions.split(",") if a.functions else None)
+    if a.threshold_from:
+        with open(a.threshold_from) as fh:
+            threshold_res = json.load(fh)
+    elif a.threshold:
+        from . import threshold
+
+        print("running the threshold sweep ...", file=sys.stderr, flush=True)
+        rows = threshold.sweep(a.functions.split(",") if a.functions else None)
+        threshold_res = dict(rows=rows, analysis=threshold.analyse(rows))
+    plots = []
+    if not a.no_docs:
+        for dtype in res.dtypes():
+            name = "bench_throughput.png" if dtype == "float32" else f"bench_throughput_{dtype}.png"
+            if plot(res, os.path.join(IMG_DIR, name), dtype):
+                plots.append(os.path.join(IMG_DIR, name))
+    print(render(res, compile_res, threshold_res))
+    print("\n" + summary(res))
+    if not a.no_docs:
+        with open(DOC, "w") as fh:
+            fh.write(render(res, compile_res, threshold_res, markdown=True, plots=plots))
+        print(f"\nwrote {os.path.relpath(DOC, ROOT)}" + "".join(f", {os.path.relpath(p, ROOT)}" for p in plots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

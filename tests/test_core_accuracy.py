@@ -1,0 +1,275 @@
+"""Accuracy and floating-point semantics.
+
+ulp error of every forward and backward against the reference evaluated in
+higher precision from the same inputs (long double; 320-bit mpmath for the
+softmax family's backward, whose formulas cancel), over the wide sample of
+the whole range: float32 <= 4 ulp, float64 <= 8 ulp.  NaN propagation,
+infinities, large and tiny arguments, and the scalar math functions of
+fastact._math directly.
+"""
+import functools
+
+import mpmath
+import numpy as np
+import pytest
+from numba import njit
+
+import fastact as fa
+from fastact._math import MATH
+from fastact.testing import ulp_error
+from util import (F32, F64, FLOATS, FNS_ALL, LD, OPS_ALL, ULP_BOUND, assert_ulp, nan_positions_equal,
+                  no_fp_warnings, params, rule, sweep, values)
+
+
+# Within this distance of one of an entry's grad_zeros (inputs where the
+# derivative crosses zero through cancellation), the table says the backward's
+# error is small against its terms, not relative to the result: there the
+# error is measured in ulp of |grad| * (the largest |derivative| within twice
+# that distance: a proxy for the size of the terms that cancel).
+GRAD_ZERO_RADIUS = 0.5
+
+
+@functools.lru_cache(maxsize=None)
+def _derivative_scale(fn, z):
+    """max |f'| on [z - 2r, z + 2r], from the high-precision reference."""
+    x = np.linspace(z - 2 * GRAD_ZERO_RADIUS, z + 2 * GRAD_ZERO_RADIUS, 401)
+    return float(np.max(np.abs(fn.exact(np.ones_like(x), x))))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fn", params(FNS_ALL))
+def test_ulp_accuracy_whole_range(fn, dtype, rng):
+    zeros = fn.op.entry.grad_zeros if fn.backward else ()
+    if zeros:
+        assert fn.op.uses == "x", "grad_zeros are inputs x: the backward must take x"
+    failures = []
+    for inputs in fn.accuracy_inputs(dtype, rng):
+        got = fn.result(fn(*inputs))
+        exact = fn.exact(*inputs)
+        near = np.zeros(got.shape, bool)
+        for z in zeros:
+            near |= np.abs(inputs[1].astype(F64) - z) <= GRAD_ZERO_RADIUS
+        far = ~near
+        try:
+            assert_ulp(got[far], exact[far], dtype, ULP_BOUND[dtype], [a[far] for a in inputs], f"{fn.id} {dtype}")
+        except AssertionError as exc:
+            failures.append(str(exc))
+        if near.any():
+            g = inputs[0][near].astype(F64)
+            scale = np.abs(g) * max(_derivative_scale(fn, z) for z in zeros)
+            allowed = ULP_BOUND[dtype] * np.spacing(scale.astype(dtype)).astype(LD)
+            err = np.abs(got[near].astype(LD) - exact[near])
+            i = int(np.argmax(err / allowed))
+            if not np.all(err <= allowed):
+                failures.append(
+                    f"{fn.id} {dtype} near its grad_zeros {zeros}: {int((err > allowed).sum())} errors too big; "
+                    f"worst {float(err[i]):.3g} > {float(allowed[i]):.3g} at x={inputs[1][near][i]!r}, "
+                    f"grad={g[i]!r}: got {got[near][i]!r}, exact {exact[near][i]!r}")
+    assert not failures, "\n".join(failures)
+
+
+# ---------------------------------------------------------------------------
+# NaN and infinities
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS_ALL if not f.backward]))
+def test_nan_propagates_through_every_forward(fn, dtype, rng):
+    x = values((6, 7), dtype, rng)
+    nan_at = rng.random((6, 7)) < 0.2
+    nan_at[0, 0] = True
+    x[nan_at] = np.nan
+    with no_fp_warnings():
+        y = fn(x)
+    assert np.all(np.isnan(y[nan_at])), f"{fn.name}: NaN did not propagate"
+    nan_positions_equal(y, fn.expected(x), fn.name)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS_ALL if f.backward]))
+def test_nan_in_backward_follows_reference(fn, dtype, rng):
+    for k in range(2):
+        g, v = fn.inputs((6, 7), dtype, rng)
+        args = [g, v]
+        args[k] = args[k].copy()
+        args[k][rng.random((6, 7)) < 0.2] = np.nan
+        with no_fp_warnings():
+            r = fn.result(fn(*args))
+        nan_positions_equal(r, fn.expected(*args), f"{fn.name} with NaN in argument {k}")
+
+
+SPECIALS = [np.inf, -np.inf, 0.0, -0.0]
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS_ALL if f.op.kind != "softmax"]))
+def test_infinities_and_zeros_elementwise(fn, dtype, rng):
+    """+-inf and +-0 give the exact limits (the reference evaluated in long
+    double, rounded), with no warning and, in a forward, no NaN."""
+    x = np.array(SPECIALS * 2, dtype)
+    if fn.backward:
+        g = np.array([1.5] * 4 + [-0.5] * 4, dtype)
+        args = (g, fn.op.backward_input(x))
+    else:
+        args = (x,)
+    with no_fp_warnings():
+        r = fn.result(fn(*args))
+    assert r.dtype == dtype
+    if not fn.backward:
+        assert not np.any(np.isnan(r)), f"{fn.name}{x} = {r}"
+    ct, _ = rule(dtype)
+    exact = fn.exact(*[a.astype(ct) for a in args])
+    err = ulp_error(r, exact, dtype)
+    assert np.all(err <= 1), f"{fn.name}{args}: got {r}, exact {exact}"
+
+
+# The issue's explicit limits.
+LIMITS = {
+    "sigmoid": lambda p: {-np.inf: 0.0, np.inf: 1.0},
+    "tanh": lambda p: {-np.inf: -1.0, np.inf: 1.0},
+    "elu": lambda p: {-np.inf: -p["alpha"], np.inf: np.inf},
+    "relu": lambda p: {-np.inf: 0.0, np.inf: np.inf},
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("op", params([o for o in OPS_ALL if o.name in LIMITS]))
+def test_explicit_limits(op, dtype):
+    for xv, want in LIMITS[op.name](op.params).items():
+        with no_fp_warnings():
+            got = op.forward(dtype.type(xv))
+        assert got == dtype.type(want), f"{op.id}({xv}) = {got!r}, expected {want}"
+    with no_fp_warnings():
+        assert np.isnan(op.forward(dtype.type(np.nan)))
+
+
+# Values checked against mpmath (the issue's examples: sigmoid for large |x|,
+# tanh and elu near 0).  (name, params, x, exact as an mpmath function)
+MP_SPOTS = [
+    ("sigmoid", {}, -100.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("sigmoid", {}, -700.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("sigmoid", {}, -740.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("sigmoid", {}, -87.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("sigmoid", {}, -103.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("sigmoid", {}, 40.0, lambda x: 1 / (1 + mpmath.exp(-x))),
+    ("tanh", {}, 1e-10, mpmath.tanh),
+    ("tanh", {}, -3e-300, mpmath.tanh),
+    ("tanh", {}, 1e-30, mpmath.tanh),
+    ("tanh", {}, 2e-4, mpmath.tanh),
+    ("tanh", {}, -0.3, mpmath.tanh),
+    ("tanh", {}, 1e-42, mpmath.tanh),
+    ("elu", {"alpha": 1.0}, -1e-10, lambda x: mpmath.expm1(x)),
+    ("elu", {"alpha": 1.0}, -3e-300, lambda x: mpmath.expm1(x)),
+    ("elu", {"alpha": 1.0}, -2e-4, lambda x: mpmath.expm1(x)),
+    ("elu", {"alpha": 0.5}, -1e-20, lambda x: 0.5 * mpmath.expm1(x)),
+    ("elu", {"alpha": 1.0}, -1e-42, lambda x: mpmath.expm1(x)),
+]
+
+
+# each spot in the dtypes that can represent its input
+SPOT_CASES = [(s, dt) for s in MP_SPOTS for dt in (F32, F64) if dt.type(s[2]) != 0]
+
+
+@pytest.mark.parametrize("spot, dtype", SPOT_CASES, ids=[f"{s[0]}({s[2]})-{dt}" for s, dt in SPOT_CASES])
+def test_against_mpmath(spot, dtype):
+    name, p, xv, exact_fn = spot
+    x = dtype.type(xv)
+    with mpmath.workprec(200):
+        exact = exact_fn(mpmath.mpf(float(x)))
+        hi = float(exact)
+        ex = LD(hi) + LD(float(exact - hi))
+    with no_fp_warnings():
+        got = getattr(fa, name)(x, **p)
+    assert type(got) is dtype.type
+    err = float(ulp_error(np.asarray(got), np.asarray(ex), dtype))
+    assert err <= ULP_BOUND[dtype], f"{name}({xv}) in {dtype}: {got!r}, exact {exact}, {err:.3g} ulp"
+    if dtype == F64 and abs(hi) >= 1e-300:
+        assert abs(float(got) - hi) <= 1e-14 * abs(hi), f"{name}({xv}): relative error too big"
+
+
+def test_sigmoid_minus_100_is_not_zero():
+    """The issue's example."""
+    y = fa.sigmoid(np.array([-100.0]))
+    assert abs(y[0] - 3.720075976020836e-44) <= 1e-14 * 3.72e-44
+
+
+# ---------------------------------------------------------------------------
+# The scalar math functions (fastact._math) directly
+
+
+@functools.lru_cache(maxsize=None)
+def _loop(fname, dtype):
+    f = getattr(MATH[np.dtype(dtype).type], fname)
+
+    @njit
+    def loop(x, out):
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+
+    return loop
+
+
+def _math(fname, x):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _loop(fname, x.dtype)(x, out)
+    return out
+
+
+MATH_FUNCS = ["exp", "expm1", "log1p", "tanh"]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fname", MATH_FUNCS)
+def test_math_ulp_whole_range(fname, dtype, rng):
+    x = sweep(dtype).copy()
+    if fname == "log1p":  # also the whole (-1, 0) and the region near -1
+        x = np.concatenate([x, (-1 + np.geomspace(1e-300, 1, 2000)).astype(dtype), -np.geomspace(1e-8, 1, 500).astype(dtype)])
+    got = _math(fname, x)
+    with np.errstate(all="ignore"):
+        exact = getattr(np, fname)(x.astype(LD))
+    assert_ulp(got, exact, dtype, ULP_BOUND[dtype], (x,), f"MATH[{dtype}].{fname}")
+
+
+def _special_cases(dtype):
+    dt = np.dtype(dtype)
+    fi = np.finfo(dt)
+    sub = dt.type(fi.smallest_subnormal)
+    big_sub = dt.type(fi.tiny) / dt.type(2)
+    inf, nan = dt.type(np.inf), dt.type(np.nan)
+    if dt == F32:
+        over = [(np.float32(88.72), "finite"), (np.float32(88.73), inf)]
+        under = [(np.float32(-104.0), 0.0), (np.float32(-110.0), 0.0), (np.float32(-103.0), "positive")]
+    else:
+        over = [(709.78, "finite"), (709.79, inf)]
+        under = [(-746.0, 0.0), (-800.0, 0.0), (-745.0, "positive")]
+    return {
+        "exp": [(inf, inf), (-inf, 0.0), (nan, nan), (0.0, 1.0), (-0.0, 1.0), (sub, 1.0), (-sub, 1.0),
+                (fi.max, inf), (-fi.max, 0.0)] + over + under,
+        "expm1": [(inf, inf), (-inf, -1.0), (nan, nan), (0.0, "+0"), (-0.0, "-0"), (sub, sub), (-sub, -sub),
+                  (big_sub, big_sub), (-big_sub, -big_sub), (fi.max, inf), (-fi.max, -1.0), (-1000.0, -1.0)] + over[1:],
+        "log1p": [(inf, inf), (-inf, nan), (nan, nan), (0.0, "+0"), (-0.0, "-0"), (sub, sub), (-sub, -sub),
+                  (big_sub, big_sub), (-1.0, -inf), (-1.5, nan), (-2.0, nan), (-fi.max, nan), (fi.max, "finite")],
+        "tanh": [(inf, 1.0), (-inf, -1.0), (nan, nan), (0.0, "+0"), (-0.0, "-0"), (sub, sub), (-sub, -sub),
+                 (big_sub, big_sub), (fi.max, 1.0), (-fi.max, -1.0), (100.0, 1.0), (-100.0, -1.0)],
+    }
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fname", MATH_FUNCS)
+def test_math_special_cases(fname, dtype):
+    cases = _special_cases(dtype)[fname]
+    x = np.array([c[0] for c in cases], dtype)
+    got = _math(fname, x)
+    for xi, gi, (_, want) in zip(x, got, cases):
+        what = f"MATH[{dtype}].{fname}({xi!r}) = {gi!r}, expected {want}"
+        if want == "finite":
+            assert np.isfinite(gi), what
+        elif want == "positive":
+            assert gi > 0, what
+        elif want in ("+0", "-0"):
+            assert gi == 0 and np.signbit(gi) == (want == "-0"), what
+        elif np.isnan(want):
+            assert np.isnan(gi), what
+        else:
+            assert gi == dtype.type(want) and np.signbit(gi) == np.signbit(dtype.type(want)), what

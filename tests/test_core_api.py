@@ -1,0 +1,450 @@
+"""The NumPy-compatible API of every public function (every forward and
+backward of the table): shapes x layouts x dtypes against fastact.reference,
+the dtype rules, scalars and lists, out=, and the validation of arguments
+(nothing is written to out when validation fails)."""
+import numpy as np
+import pytest
+
+import fastact as fa
+from util import (BIG, BLOCK, F16, F32, F64, FLOATS, FNS, FNS_ALL, LAYOUTS, OPS, SHAPES, Fn, assert_bitwise, assert_close,
+                  check_params, in_layout, param_sets, params, rule, sentinel, sweep, unchanged, values)
+
+DT_IDS = [str(d) for d in FLOATS]
+
+
+# ---------------------------------------------------------------------------
+# shapes x layouts x dtypes against the reference
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DT_IDS)
+@pytest.mark.parametrize("fn", params(FNS_ALL))
+def test_matches_reference(fn, dtype, shape, rng):
+    """Every layout (LAYOUTS) of the inputs, with the inputs left untouched."""
+    arrays = fn.inputs(shape, dtype, rng)
+    want = fn.expected(*arrays)
+    for layout in LAYOUTS:
+        laid = [in_layout(a, layout) for a in arrays]
+        before = [a.copy() for a in laid]
+        got = fn.result(fn(*laid))
+        assert_close(got, want, f"{fn.name} {dtype} {shape} {layout}")
+        for a, b in zip(laid, before):
+            assert_bitwise(a, b, f"{fn.name} modified its input ({layout})")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DT_IDS)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_in_place(fn, dtype, shape, rng):
+    """out= may be any input itself (x; for a backward grad or x/y), in every layout."""
+    arrays = fn.inputs(shape, dtype, rng)
+    want = fn.expected(*arrays)
+    for layout in LAYOUTS:
+        for k in range(fn.nargs):
+            laid = [in_layout(a, layout) for a in arrays]
+            raw = fn(*laid, out=laid[k])
+            assert fn.result(raw) is laid[k], f"{fn.name} did not return out"
+            assert_close(laid[k], want, f"{fn.name} {dtype} {shape} {layout} in place on argument {k}")
+
+
+# ---------------------------------------------------------------------------
+# dtype rules
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_float32_is_computed_in_float32(fn, rng):
+    """float32 stays float32, and is computed in float32: either the result
+    differs somewhere from the float64 computation rounded to float32, or
+    the function is exact in float32 (then it equals NumPy's float32 result
+    bitwise)."""
+    arrays = fn.inputs((4000,), F32, rng, "finite-wide")
+    r32 = fn.result(fn(*arrays))
+    assert r32.dtype == F32
+    r64 = fn.result(fn(*[a.astype(F64) for a in arrays]))
+    assert r64.dtype == F64
+    with np.errstate(all="ignore"):
+        rounded = r64.astype(F32)
+    differs = not np.array_equal(r32, rounded, equal_nan=True)
+    numpy32 = fn.expected(*arrays)
+    assert differs or np.array_equal(r32, numpy32, equal_nan=True), (
+        f"{fn.name}: the float32 result is the float64 result rounded everywhere, and is not NumPy's float32 result")
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_float64_stays_float64(fn, rng):
+    arrays = fn.inputs((3, 5), F64, rng)
+    r = fn.result(fn(*arrays))
+    assert r.dtype == F64
+    assert_close(r, fn.expected(*arrays))
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_float16_computed_in_float32(fn, rng):
+    """float16 is computed in float32 and returned as float16: bitwise the
+    float32 result rounded to float16."""
+    arrays = fn.inputs((6, 7), F16, rng, "wide")
+    r16 = fn.result(fn(*arrays))
+    assert r16.dtype == F16
+    r32 = fn.result(fn(*[a.astype(F32) for a in arrays]))
+    with np.errstate(all="ignore"):
+        assert_bitwise(r16, r32.astype(F16), fn.name)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.uint64], ids=str)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_bool_and_int_give_float64(fn, dtype, rng):
+    arrays = fn.inputs((4, 5), dtype, rng)
+    assert all(a.dtype == np.dtype(dtype) for a in arrays)
+    r = fn.result(fn(*arrays))
+    assert r.dtype == F64
+    assert_bitwise(r, fn.result(fn(*[a.astype(F64) for a in arrays])), fn.name)
+    assert_close(r, fn.expected(*arrays))
+
+
+MIXED = [(F16, F32), (F32, F16), (F32, F64), (F64, F32), (F16, F64), (np.dtype(np.int32), F32)]
+
+
+@pytest.mark.parametrize("dts", MIXED, ids=lambda d: f"{d[0]}-{d[1]}")
+@pytest.mark.parametrize("fn", params([f for f in FNS if f.backward]))
+def test_backward_mixed_dtypes(fn, dts, rng):
+    """grad and x/y of different dtypes: the result type of the two, then the rules."""
+    g, v = fn.inputs((3, 4), F64, rng)
+    g, v = g.astype(dts[0]), v.astype(dts[1])
+    ct, rdt = rule(np.result_type(g.dtype, v.dtype))
+    r = fn.result(fn(g, v))
+    assert r.dtype == rdt
+    assert_bitwise(r, fn.result(fn(g.astype(ct), v.astype(ct))).astype(rdt), fn.name)
+
+
+BAD_INPUTS = [
+    # (id, dtype named in the message, maker of n elements)
+    ("complex128", "complex128", lambda n: np.ones(n, np.complex128)),
+    ("complex64", "complex64", lambda n: np.ones(n, np.complex64)),
+    ("object", "object", lambda n: np.ones(n, dtype=object)),
+    ("str", "<U3", lambda n: np.array(["1.0"] * n)),
+    ("bytes", "|S3", lambda n: np.array([b"1.0"] * n)),
+    ("datetime64", "datetime64[D]", lambda n: np.array(["2020-01-01"] * n, dtype="datetime64[D]")),
+    ("timedelta64", "timedelta64[s]", lambda n: np.ones(n, "timedelta64[s]")),
+    ("complex-list", "complex128", lambda n: [1j] * n),  # a list, converted first
+]
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS, ids=lambda b: b[0])
+@pytest.mark.parametrize("fn", params(FNS))
+def test_unsupported_dtypes_raise(fn, bad, rng):
+    """complex, object, string, datetime inputs raise TypeError naming the function and the dtype."""
+    _, name, make = bad
+    arrays = fn.inputs((3,), F64, rng)
+    for k in range(fn.nargs):
+        args = list(arrays)
+        args[k] = make(3)
+        with pytest.raises(TypeError) as exc:
+            fn(*args)
+        msg = str(exc.value)
+        assert fn.name in msg and name in msg, f"message {msg!r} should name {fn.name} and {name}"
+
+
+SCALARS = [
+    (1.5, F64), (-2.0, F64), (3, F64), (True, F64), (np.float64(-0.75), F64), (np.float32(-0.75), F32),
+    (np.float16(0.5), F16), (np.int16(-3), F64), (np.array(-1.25), F64), (np.array(0.5, np.float32), F32),
+]
+
+
+@pytest.mark.parametrize("scalar", SCALARS, ids=lambda s: f"{type(s[0]).__name__}({s[0]})")
+@pytest.mark.parametrize("fn", params(FNS))
+def test_scalar_in_numpy_scalar_out(fn, scalar):
+    """Like a ufunc: a scalar (or 0-d array) in gives a NumPy scalar of the result dtype out."""
+    s, rdt = scalar
+    args = [s] * fn.nargs
+    raw = fn(*args)
+    items = raw if isinstance(raw, tuple) else (raw,)
+    for r in items:
+        assert isinstance(r, np.generic) and not isinstance(r, np.ndarray), (
+            f"{fn.name}{tuple(args)} returned {type(r).__name__} {r!r}, expected a NumPy scalar")
+        assert r.dtype == rdt
+    want = fn.expected(*[np.asarray(a) for a in args])
+    assert_close(fn.result(raw), want)
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_lists_in(fn, rng):
+    arrays = fn.inputs((2, 3), F64, rng)
+    r = fn.result(fn(*[a.tolist() for a in arrays]))
+    assert type(r) is np.ndarray and r.dtype == F64 and r.shape == (2, 3)
+    assert_bitwise(r, fn.result(fn(*arrays)), fn.name)
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_ragged_list_raises_type_error(fn):
+    args = [[[1.0, 2.0], [3.0]]] * fn.nargs
+    with pytest.raises((TypeError, ValueError)) as exc:
+        fn(*args)
+    assert fn.name in str(exc.value)
+
+
+# ---------------------------------------------------------------------------
+# out=
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DT_IDS)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_is_returned(fn, dtype, rng):
+    arrays = fn.inputs((5, 6), dtype, rng)
+    out = sentinel((5, 6), dtype)
+    raw = fn(*arrays, out=out)
+    assert fn.result(raw) is out
+    assert_close(out, fn.expected(*arrays))
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_wrong_shape(fn, rng):
+    arrays = fn.inputs((5, 6), F64, rng)
+    for shape in [(5, 7), (30,), (6, 5), (1, 5, 6), ()]:
+        out = sentinel(shape, F64)
+        with pytest.raises(ValueError) as exc:
+            fn(*arrays, out=out)
+        msg = str(exc.value)
+        assert fn.name in msg and "(5, 6)" in msg, f"message {msg!r} should name {fn.name} and the expected shape"
+        assert unchanged(out), f"{fn.name} wrote to an out it rejected"
+
+
+@pytest.mark.parametrize("dtypes", [(F64, F32), (F32, F64), (F16, F32), (F32, F16), (F64, np.dtype(np.int64)),
+                                    (np.dtype(np.int32), F32)], ids=lambda d: f"{d[0]}-out-{d[1]}")
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_wrong_dtype(fn, dtypes, rng):
+    dt, odt = dtypes
+    arrays = fn.inputs((5, 6), dt, rng)
+    out = sentinel((5, 6), odt) if odt.kind == "f" else np.full((5, 6), 7, odt)
+    before = out.copy()
+    with pytest.raises(TypeError) as exc:
+        fn(*arrays, out=out)
+    msg = str(exc.value)
+    expected = str(rule(dt)[1])
+    assert fn.name in msg and expected in msg, f"message {msg!r} should name {fn.name} and {expected}"
+    assert np.array_equal(out, before), f"{fn.name} wrote to an out it rejected"
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_not_an_array(fn, rng):
+    arrays = fn.inputs((4,), F64, rng)
+    outs = [[0.0] * 4, 3.0, np.float64(1.0), np.float64(1.0).data]
+    if not fn.backward:  # (prelu_backward takes a tuple (grad_x, grad_weight))
+        outs.append((0.0,) * 4)
+    for out in outs:
+        with pytest.raises(TypeError) as exc:
+            fn(*arrays, out=out)
+        msg = str(exc.value)
+        assert fn.name in msg and "ndarray" in msg, f"message {msg!r} should name {fn.name} and say ndarray"
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_read_only(fn, rng):
+    arrays = fn.inputs((4, 3), F64, rng)
+    out = sentinel((4, 3), F64)
+    out.flags.writeable = False
+    with pytest.raises(ValueError) as exc:
+        fn(*arrays, out=out)
+    msg = str(exc.value)
+    assert fn.name in msg and ("read-only" in msg or "writ" in msg), msg
+    assert unchanged(out)
+    # read-only inputs are fine
+    for a in arrays:
+        a.flags.writeable = False
+    assert_close(fn.result(fn(*arrays)), fn.expected(*arrays))
+
+
+@pytest.mark.parametrize("n, shift", [(40, 3), (40, -3), (BIG, 5), (BIG, -(BLOCK - 1))],
+                         ids=["small+3", "small-3", "big+5", "big-block"])
+@pytest.mark.parametrize("fn", params(FNS))
+def test_overlapping_out(fn, n, shift, rng):
+    """out overlapping an input (neither the same array nor disjoint) gives
+    the result computed from the original input, as NumPy ufuncs do."""
+    arrays = fn.inputs((n,), F64, rng)
+    want = fn.expected(*arrays)
+    with fa.config(mode="auto"):
+        for k in range(fn.nargs):
+            buf = np.zeros(n + abs(shift))
+            src = buf[:n] if shift > 0 else buf[-shift:]
+            out = buf[shift:] if shift > 0 else buf[:n]
+            src[...] = arrays[k]
+            args = list(arrays)
+            args[k] = src
+            raw = fn(*args, out=out)
+            assert fn.result(raw) is out
+            assert_close(out, want, f"{fn.name}: out overlapping argument {k} by {shift}")
+
+
+# ---------------------------------------------------------------------------
+# hyperparameters
+
+
+BAD_PARAMS = [(op, p) for op in OPS for p in op.params]
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("op_p", BAD_PARAMS, ids=[f"{o.name}-{p}" for o, p in BAD_PARAMS])
+def test_non_finite_param_raises_and_writes_nothing(op_p, bad, direction, rng):
+    op, pname = op_p
+    bad_op = op.with_({pname: bad})
+    fn = Fn(bad_op, direction)
+    arrays = Fn(op, direction).inputs((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    with pytest.raises(ValueError) as exc:
+        fn(*arrays, out=out)
+    msg = str(exc.value)
+    assert fn.name in msg and pname in msg, f"message {msg!r} should name {fn.name} and {pname}"
+    assert unchanged(out), f"{fn.name} wrote to out before rejecting {pname}={bad}"
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("bad", ["0.1", None, 1j, [0.1, "a"]], ids=["str", "None", "complex", "mixed-list"])
+@pytest.mark.parametrize("op_p", BAD_PARAMS, ids=[f"{o.name}-{p}" for o, p in BAD_PARAMS])
+def test_non_real_param_raises_type_error(op_p, bad, direction, rng):
+    op, pname = op_p
+    fn = Fn(op.with_({pname: bad}), direction)
+    arrays = Fn(op, direction).inputs((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    with pytest.raises(TypeError) as exc:
+        fn(*arrays, out=out)
+    assert fn.name in str(exc.value) and pname in str(exc.value), str(exc.value)
+    assert unchanged(out)
+
+
+def _alternatives(op):
+    """(param, other value) pairs: the values of the table's other parameter
+    sets, else a scaled default; only those the table's validation accepts."""
+    alts = []
+    for pname, value in op.params.items():
+        others = {p[pname] for p in param_sets(op.entry)} - {value}
+        if not others:
+            others = {value * 1.5 if value else 0.5}
+        for o in sorted(others):
+            if check_params(op.entry, {**op.params, pname: o}) is None:
+                alts.append((pname, o))
+    return alts
+
+
+@pytest.mark.parametrize("op", params([o for o in OPS if o.params]))
+def test_params_are_used(op, rng):
+    """Every parameter changes the result (the kernels do not ignore it),
+    matching the reference with the changed value, forward and backward."""
+    alts = _alternatives(op)
+    assert {p for p, _ in alts} == set(op.params), f"no valid alternative value for some parameter of {op.id}"
+    for pname, other in alts:
+        changed = op.with_({pname: other})
+        differs = []
+        for d in ("forward", "backward"):
+            fn_a, fn_b = Fn(op, d), Fn(changed, d)
+            arrays = fn_a.inputs((400,), F64, rng)
+            a, b = fn_a.result(fn_a(*arrays)), fn_b.result(fn_b(*arrays))
+            differs.append(not np.array_equal(a, b))
+            assert_close(b, fn_b.expected(*arrays), f"{fn_b.name} with {pname}={other}")
+        assert any(differs), f"{op.name}: changing {pname} to {other} changed nothing"
+
+
+def _invalid_sets(entry):
+    """Parameter sets the table's validate hook rejects, found by perturbing
+    a valid set (swapping, zeroing, negating, offsetting each parameter)."""
+    if entry.validate is None:
+        return []
+    found = []
+    for base in param_sets(entry):
+        names = list(base)
+        cands = []
+        for i, a in enumerate(names):
+            for v in (0.0, -base[a], base[a] + 10, base[a] - 10):
+                cands.append({**base, a: v})
+            for b in names[i + 1:]:
+                cands.append({**base, a: base[b], b: base[a]})
+                cands.append({**base, a: base[b] + 1.0})
+        for c in cands:
+            if check_params(entry, c) is not None and c not in found:
+                found.append(c)
+    return found
+
+
+INVALID = [(op, p) for op in OPS for p in _invalid_sets(op.entry)]
+
+
+def test_every_validate_hook_is_exercised():
+    for op in OPS:
+        if op.entry.validate is not None:
+            assert any(o.name == op.name for o, _ in INVALID), f"found no invalid parameters for {op.name}"
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("op_p", INVALID, ids=[f"{o.name}-" + ",".join(f"{k}={v}" for k, v in p.items())
+                                               for o, p in INVALID])
+def test_invalid_param_combination_raises_and_writes_nothing(op_p, direction, rng):
+    """The table's validate hook is enforced by the forward and the backward,
+    with its message, before anything is written to out."""
+    op, bad = op_p
+    fn = Fn(op.with_(bad), direction)
+    arrays = Fn(op, direction).inputs((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    with pytest.raises(ValueError) as exc:
+        fn(*arrays, out=out)
+    msg = str(exc.value)
+    assert fn.name in msg and check_params(op.entry, bad) in msg, msg
+    assert unchanged(out), f"{fn.name} wrote to out before rejecting {bad}"
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_empty_inputs(fn):
+    for shape in [(0,), (0, 5), (5, 0), (2, 0, 3)]:
+        for dt in FLOATS:
+            args = [np.empty(shape, dt)] * fn.nargs
+            r = fn.result(fn(*args))
+            assert type(r) is np.ndarray and r.shape == shape and r.dtype == dt
+            out = np.empty(shape, dt)
+            assert fn.result(fn(*args, out=out)) is out
+
+
+@pytest.mark.parametrize("fn", params(FNS))
+def test_inputs_are_not_modified_on_big_arrays(fn, rng):
+    arrays = fn.inputs((BIG,), F32, rng, "wide")
+    before = [a.copy() for a in arrays]
+    for mode in ("serial", "parallel"):
+        with fa.config(mode=mode):
+            fn(*arrays)
+        for a, b in zip(arrays, before):
+            assert_bitwise(a, b, f"{fn.name} ({mode}) modified an input")
+
+
+def test_every_table_entry_is_public():
+    for op in OPS:
+        for name in (op.name, op.entry.backward_name):
+            assert callable(getattr(fa, name)), name
+            assert name in fa.__all__
+
+
+def test_generators_are_sound(rng):
+    """The shared generators: layouts really differ in memory, values really
+    cover the edge cases (so the tests above exercise them)."""
+    a = values((2, 3, 4, 5), F32, rng)
+    assert in_layout(a, "contiguous").flags.c_contiguous
+    assert in_layout(a, "fortran").flags.f_contiguous and not in_layout(a, "fortran").flags.c_contiguous
+    s = in_layout(a, "swapped")
+    assert not s.flags.c_contiguous and not s.flags.f_contiguous
+    assert not in_layout(a, "strided").flags.forc
+    assert all(st < 0 for st in in_layout(a, "reversed").strides)
+    for dt in (F32, F64):
+        w = sweep(dt)
+        fi = np.finfo(dt)
+        assert np.isnan(w).any() and np.isposinf(w).any() and np.isneginf(w).any()
+        assert np.any((w != 0) & (np.abs(w) < fi.tiny)) and np.any(np.abs(w) == fi.max)
+        assert np.any((w == 0) & np.signbit(w))
+        fin = np.abs(w[np.isfinite(w) & (w != 0)])
+        assert fin.min() <= fi.smallest_subnormal * 2 and fin.max() >= fi.max / 2
+
+
+@pytest.mark.parametrize("fn", params([f for f in FNS if f.backward]))
+def test_backward_grad_not_broadcastable_writes_nothing(fn, rng):
+    _, v = fn.inputs((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    for gshape in [(3, 5), (4, 3), (2, 3, 4)]:
+        with pytest.raises(ValueError) as exc:
+            fn(values(gshape, F64, rng), v, out=out)
+        assert fn.name in str(exc.value), str(exc.value)
+        assert unchanged(out)

@@ -1,0 +1,125 @@
+"""Fresh Python processes: importing fastact compiles nothing; compiled
+kernels are cached on disk (NUMBA_CACHE_DIR) and a second process loads
+them instead of compiling; processes compiling into a cold cache at the same
+time both succeed."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 600
+
+IMPORT_SCRIPT = textwrap.dedent("""
+    import gc, json, os, time
+    t0 = time.perf_counter()
+    import numba
+    t1 = time.perf_counter()
+    import fastact
+    t2 = time.perf_counter()
+    from numba.core.dispatcher import Dispatcher
+    ds = [o for o in gc.get_objects() if isinstance(o, Dispatcher)]
+    ours = [d for d in ds if (getattr(d.py_func, "__module__", "") or "").startswith("fastact")]
+    print(json.dumps({
+        "dispatchers": len(ours),
+        "compiled": [d.py_func.__qualname__ for d in ds if d.signatures],
+        "import_s": t2 - t1,
+        "numba_s": t1 - t0,
+        "cache_files": sorted(f for _, _, fs in os.walk(os.environ["NUMBA_CACHE_DIR"]) for f in fs),
+    }))
+""")
+
+KERNEL_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import fastact as fa
+    from fastact import _kernels
+    x = np.linspace(-30, 30, 100003)
+    with fa.config(mode="parallel"):
+        y = fa.sigmoid(x)
+        dy = fa.sigmoid_backward(np.ones_like(x), y)
+    ok = bool(np.allclose(y, 1 / (1 + np.exp(-x)), rtol=1e-14, atol=0)
+              and np.allclose(dy, y * (1 - y), rtol=1e-14, atol=0))
+    stats = {}
+    for i, name in enumerate(["fwd_serial", "fwd_parallel", "bwd_serial", "bwd_parallel"]):
+        d = _kernels.elementwise("sigmoid", np.float64)[i]
+        stats[name] = {"hits": sum(d.stats.cache_hits.values()), "misses": sum(d.stats.cache_misses.values()),
+                       "signatures": len(d.signatures)}
+    print(json.dumps({"ok": ok, "stats": stats}))
+""")
+
+
+def _env(cache_dir):
+    env = dict(os.environ)
+    env["NUMBA_CACHE_DIR"] = str(cache_dir)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("NUMBA_DISABLE_JIT", None)
+    return env
+
+
+def _start(script, cache_dir):
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=_env(cache_dir),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc):
+    out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{err[-3000:]}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _run(script, cache_dir):
+    return _finish(_start(script, cache_dir))
+
+
+def _files(d):
+    return sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs)
+
+
+def test_import_compiles_nothing(tmp_path):
+    res = _run(IMPORT_SCRIPT, tmp_path)
+    assert res["dispatchers"] > 0, "no fastact dispatcher found: the check would be vacuous"
+    assert res["compiled"] == [], f"import compiled {res['compiled']}"
+    assert res["cache_files"] == [], f"import wrote to the cache: {res['cache_files']}"
+    assert res["import_s"] < 2.0, f"import fastact took {res['import_s']:.2f} s (after numba)"
+
+
+@pytest.mark.slow
+def test_second_process_loads_kernels_from_the_cache(tmp_path):
+    first = _run(KERNEL_SCRIPT, tmp_path)
+    assert first["ok"]
+    for name, s in first["stats"].items():
+        assert s["signatures"] == 1, (name, s)
+        assert s["misses"] >= 1 and s["hits"] == 0, f"cold cache, {name}: {s}"
+    files = _files(tmp_path)
+    assert files, "nothing was cached"
+    stamps = {f: os.stat(tmp_path / f).st_mtime_ns for f in files}
+
+    second = _run(KERNEL_SCRIPT, tmp_path)
+    assert second["ok"]
+    _assert_warm(second)
+    assert _files(tmp_path) == files, "the second process wrote new cache files"
+    assert {f: os.stat(tmp_path / f).st_mtime_ns for f in files} == stamps, "cache files were rewritten"
+
+
+@pytest.mark.slow
+def test_concurrent_processes_on_a_cold_cache(tmp_path):
+    procs = [_start(KERNEL_SCRIPT, tmp_path) for _ in range(2)]
+    results = [_finish(p) for p in procs]
+    assert all(r["ok"] for r in results)
+    # and the cache they left is usable
+    third = _run(KERNEL_SCRIPT, tmp_path)
+    assert third["ok"]
+    _assert_warm(third)
+
+
+def _assert_warm(res):
+    """The parallel kernels that ran came from the cache; nothing compiled
+    (the serial kernels, inlined in the cached parallel ones, need not load)."""
+    for name, s in res["stats"].items():
+        assert s["misses"] == 0, f"warm cache, {name} was compiled: {s}"
+        if "parallel" in name:
+            assert s["hits"] >= 1 and s["signatures"] == 1, f"warm cache, {name} not loaded from the cache: {s}"

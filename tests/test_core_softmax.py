@@ -1,0 +1,140 @@
+"""The softmax family (kind "softmax"): axes (ints, negative, tuples),
+subtraction of the maximum, rows of -inf, empty reductions, argument
+validation."""
+import numpy as np
+import pytest
+
+from util import (F16, F32, F64, FLOATS, LD, OPS, ULP_BOUND, Fn, assert_close, assert_ulp, no_fp_warnings, params,
+                  sentinel, unchanged, values)
+
+SOFTMAX = [o for o in OPS if o.kind == "softmax"]
+FNS = [Fn(o, d) for o in SOFTMAX for d in ("forward", "backward")]
+AXES = [0, 1, 2, 3, -1, -2, -4, (0,), (2,), (0, 2), (1, -1), (3, 0), (0, 1, 2, 3), (-3, -1), ()]
+
+
+@pytest.mark.parametrize("axis", AXES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_axes_match_reference(fn, dtype, axis, rng):
+    f = Fn(fn.op.with_(axis=axis), fn.direction)
+    arrays = f.inputs((2, 3, 4, 5), dtype, rng)
+    got = f.result(f(*arrays))
+    assert_close(got, f.expected(*arrays), f"{f.name} axis={axis}")
+    if dtype != F16 and not f.backward:
+        assert_ulp(got, f.exact(*arrays), dtype, ULP_BOUND[dtype], arrays, f"{f.name} axis={axis}")
+
+
+@pytest.mark.parametrize("op", params(SOFTMAX))
+def test_axis_tuple_equals_reshaped_rows(op, rng):
+    """Normalizing over (1, 2) is normalizing the flattened (1, 2) block."""
+    x = values((3, 4, 5), F64, rng)
+    a = op.with_(axis=(1, 2)).forward(x)
+    b = op.with_(axis=-1).forward(x.reshape(3, 20)).reshape(3, 4, 5)
+    np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-300)
+    c = op.with_(axis=(0, 2)).forward(x)
+    d = np.moveaxis(op.with_(axis=-1).forward(np.moveaxis(x, 1, 0).reshape(4, 15)).reshape(4, 3, 5), 0, 1)
+    np.testing.assert_allclose(c, d, rtol=1e-15, atol=1e-300)
+
+
+def test_softmax_sums_to_one_and_log_softmax_is_its_log(rng):
+    from fastact import log_softmax, softmax
+    for dt in (F32, F64):
+        x = values((50, 33), dt, rng) * dt.type(5)
+        s = softmax(x)
+        np.testing.assert_allclose(s.sum(axis=-1), 1, rtol=20 * np.finfo(dt).eps)
+        eps = float(np.finfo(dt).eps)
+        with np.errstate(divide="ignore"):
+            np.testing.assert_allclose(log_softmax(x).astype(F64), np.log(s.astype(F64)), rtol=10 * eps, atol=20 * eps)
+
+
+HUGE = {
+    F32: [[3e38, 3e38, -3e38], [3.4e38, 3.4e38, 0.0], [1e30, 1e30, 0.0], [-3e38, -3e38, -3e38], [88.0, 89.0, 90.0],
+          [200.0, 100.0, 0.0], [-1e30, 1.0, 1e30], [1e-45, -1e-45, 0.0]],
+    F64: [[1e308, 1e308, -1e308], [1.7e308, 1.7e308, 0.0], [1e30, 1e30, 0.0], [-1e308, -1e308, -1e308],
+          [709.0, 710.0, 711.0], [1000.0, 500.0, 0.0], [-1e300, 1.0, 1e300], [5e-324, -5e-324, 0.0],
+          [1e300, np.nextafter(1e300, 0), 0.0]],
+}
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS if not f.backward]))
+def test_huge_inputs_subtract_the_max(fn, dtype):
+    x = np.array(HUGE[dtype], dtype)
+    with no_fp_warnings():
+        y = fn(x)
+    assert not np.any(np.isnan(y)), y
+    assert_ulp(y, fn.exact(x), dtype, ULP_BOUND[dtype], (x,), fn.name)
+    # two equal maxima share the mass
+    sm = np.exp(y[2].astype(LD)) if fn.name == "log_softmax" else y[2]
+    np.testing.assert_allclose(sm.astype(F64), [0.5, 0.5, 0.0], rtol=4 * float(np.finfo(dtype).eps), atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS if not f.backward]))
+def test_minus_inf(fn, dtype, rng):
+    """A row of all -inf gives NaN (as PyTorch); -inf among finite values
+    gives probability 0 (log-probability -inf), with no warning."""
+    x = values((4, 6), dtype, rng)
+    x[1] = -np.inf
+    x[2, :3] = -np.inf
+    with no_fp_warnings():
+        y = fn(x)
+    assert np.all(np.isnan(y[1])), f"{fn.name}: a row of -inf gave {y[1]}"
+    assert not np.any(np.isnan(y[[0, 2, 3]]))
+    want0 = 0.0 if fn.name == "softmax" else -np.inf
+    assert np.all(y[2, :3] == want0)
+    assert_close(y[[0, 2, 3]], fn.expected(x)[[0, 2, 3]])
+    # a single -inf element alone in its row: NaN too
+    with no_fp_warnings():
+        z = fn(np.array([[-np.inf]], dtype))
+    assert np.isnan(z[0, 0])
+
+
+@pytest.mark.parametrize("shape_axis", [((0, 5), -1), ((0, 5), 0), ((5, 0), -1), ((5, 0), 0), ((5, 0), (0, 1)),
+                                        ((2, 0, 3), 1), ((2, 0, 3), (0, 2)), ((0,), 0)], ids=str)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_empty_reductions(fn, shape_axis):
+    shape, axis = shape_axis
+    f = Fn(fn.op.with_(axis=axis), fn.direction)
+    for dt in FLOATS:
+        args = [np.empty(shape, dt)] * f.nargs
+        with no_fp_warnings():
+            r = f.result(f(*args))
+        assert type(r) is np.ndarray and r.shape == shape and r.dtype == dt
+        out = np.empty(shape, dt)
+        with no_fp_warnings():
+            assert f.result(f(*args, out=out)) is out
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_zero_d_and_one_element_rows(fn, dtype):
+    """A 0-d input is a row of one: softmax 1, log_softmax 0."""
+    for axis in (None, 0, -1):
+        f = Fn(fn.op.with_(axis=axis), fn.direction) if axis is not None else fn
+        args = [dtype.type(2.5)] * f.nargs
+        r = f.result(f(*args))
+        assert isinstance(r, np.generic) and r.dtype == dtype
+        assert_close(np.asarray(r), f.expected(*[np.asarray(a) for a in args]))
+    x = np.array([[3.0], [-1e30], [0.0]], dtype)
+    args = [x] * fn.nargs
+    assert_close(fn.result(fn(*args)), fn.expected(*args))
+
+
+BAD_AXES = [((3, 4), 2, ValueError), ((3, 4), -3, ValueError), ((3, 4), (0, 0), ValueError),
+            ((3, 4), (1, -1), ValueError), ((3, 4), (0, 2), ValueError), ((3, 4), 1.0, TypeError),
+            ((3, 4), "1", TypeError), ((3, 4), [0], TypeError), ((), 1, ValueError),
+            ((5,), 1, ValueError)]
+
+
+@pytest.mark.parametrize("case", BAD_AXES, ids=lambda c: f"{c[0]}-axis={c[1]!r}")
+@pytest.mark.parametrize("fn", params(FNS))
+def test_bad_axis_raises_and_writes_nothing(fn, case, rng):
+    shape, axis, exc_type = case
+    f = Fn(fn.op.with_(axis=axis), fn.direction)
+    arrays = fn.inputs(shape, F64, rng)
+    out = sentinel(shape, F64)
+    with pytest.raises(exc_type) as exc:
+        f(*arrays, out=out)
+    assert f.name in str(exc.value) and "axis" in str(exc.value), str(exc.value)
+    assert unchanged(out)
