@@ -15,8 +15,10 @@ import operator
 
 import numpy as np
 
-from . import _kernels
-from ._jit import PARALLEL_THRESHOLD, _settings, run
+import numba
+
+from . import _jit, _kernels
+from ._jit import run
 from ._registry import ACTIVATIONS, ELEMENTWISE
 
 _F32, _F64, _F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
@@ -107,10 +109,9 @@ def _result(arr_shape, rdt, like, out, fname):
 # Elementwise drivers
 
 
-def _map(kernels, srcs, T, res, params):
-    """Run an elementwise kernel pair over srcs (arrays already broadcast to
-    res.shape) into res.  params: a tuple of T, or () for kernels without."""
-    serial, parallel = kernels
+def _map(k, srcs, T, res, params):
+    """Run the _Kernel k over srcs (arrays already broadcast to res.shape)
+    into res.  params: a tuple of T, or () for kernels without."""
     n = res.size
     if n == 0:
         return
@@ -118,66 +119,92 @@ def _map(kernels, srcs, T, res, params):
     if all(s.dtype == T and s.shape == res.shape and _dense_same(s, res) for s in srcs) and res.dtype == T \
             and not any(_aliased(s, res) for s in srcs):
         flat = [s.ravel(order="K") for s in srcs]
-        run(serial, parallel, n, *flat, res.ravel(order="K"), *extra)
+        k.run(T, n, *flat, res.ravel(order="K"), *extra)
         return
     flat = [np.ascontiguousarray(np.broadcast_to(s, res.shape), dtype=T).reshape(-1) for s in srcs]
     tmp = np.empty(n, T)
-    run(serial, parallel, n, *flat, tmp, *extra)
+    k.run(T, n, *flat, tmp, *extra)
     res[...] = tmp.reshape(res.shape)
 
 
-# Fast path for the common call (a C-contiguous float32/float64 array, no
-# out=, serial size): the per-call Python work is kept to a few attribute
-# reads so that small arrays cost little more than the kernel itself.
-_fast = {}  # (name, dtype) -> (serial, parallel, T)
+class _Kernel:
+    """The serial and parallel kernels of one scalar definition of
+    ``_elementwise`` in one direction, per compute dtype, with the parallel
+    threshold and, once the kernel has compiled, its direct entry point for
+    1-D C-contiguous arrays.
+
+    The public functions' fast path calls that entry point itself: it skips
+    Numba's argument typing, which is most of the cost of a call on a small
+    array.  It is taken only for exactly the arrays the entry point was
+    compiled for (aligned, C-contiguous, float32 or float64 in native byte
+    order, no out=) and below the threshold; everything else goes through
+    _forward / _backward.  While any config() block is active the fast path is
+    off (threshold 0), so that the block's mode is obeyed."""
+
+    __slots__ = ("name", "which", "nparams", "e32", "e64", "t32", "t64", "_t32", "_t64")
+
+    def __init__(self, name, which, nparams):
+        self.name, self.which, self.nparams = name, which, nparams
+        self.e32 = self.e64 = None
+        self._t32 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float32)[which], 4)
+        self._t64 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float64)[which], 8)
+        self.t32, self.t64 = self._t32, self._t64
+        _jit.register_fast_path(self)
+
+    def suspend(self):
+        self.t32 = self.t64 = 0
+
+    def resume(self):
+        self.t32, self.t64 = self._t32, self._t64
+
+    def kernels(self, T):
+        k = _kernels.elementwise(self.name, T)
+        return k[2 * self.which], k[2 * self.which + 1]
+
+    def threshold(self, T):
+        return self._t32 if T is np.float32 else self._t64
+
+    def run(self, T, n, *args):
+        serial, parallel = self.kernels(T)
+        _jit.run_at(self.threshold(T), serial, parallel, n, *args)
+        if self.e32 is None if T is np.float32 else self.e64 is None:
+            self._enable(T, serial)
+
+    def _enable(self, T, serial):
+        """Compile (or load from the cache) the serial kernel for 1-D
+        C-contiguous arrays and keep its entry point."""
+        arr = numba.types.Array(numba.from_dtype(np.dtype(T)), 1, "C")
+        sig = (arr,) * (2 + self.which)
+        if self.nparams:
+            sig += (numba.types.UniTuple(numba.from_dtype(np.dtype(T)), self.nparams),)
+        entry = serial.compile(sig)
+        if T is np.float32:
+            self.e32 = entry
+        else:
+            self.e64 = entry
 
 
-def _fast_kernels(name, dt, which):
-    key = (name, dt, which)
-    k = _fast.get(key)
+_KERNELS = {}
+
+
+def _kernel(name, which, nparams):
+    k = _KERNELS.get((name, which))
     if k is None:
-        T = _DTYPES[dt][0]
-        ks = _kernels.elementwise(name, T)
-        k = _fast[key] = (ks[0], ks[1], T) if which == 0 else (ks[2], ks[3], T)
+        k = _KERNELS[(name, which)] = _Kernel(name, which, nparams)
     return k
 
 
-def _forward(name, fname, x, params, out):
-    if out is None and type(x) is np.ndarray and x.flags.c_contiguous and x.dtype in _NATIVE:
-        serial, parallel, T = _fast_kernels(name, x.dtype, 0)
-        res = np.empty_like(x)
-        n = x.size
-        if params:
-            p = tuple([T(v) for v in params])
-            if n < PARALLEL_THRESHOLD and _settings.mode == "auto":
-                serial(x.ravel(), res.ravel(), p)
-            elif n:
-                run(serial, parallel, n, x.ravel(), res.ravel(), p)
-        elif n < PARALLEL_THRESHOLD and _settings.mode == "auto":
-            serial(x.ravel(), res.ravel())
-        elif n:
-            run(serial, parallel, n, x.ravel(), res.ravel())
-        return res if res.ndim else res[()]
+def _forward(k, fname, x, params, out):
+    """The general path of an elementwise forward: k a _Kernel, params the
+    validated hyperparameters (Python floats)."""
     arr = _asarray(x, fname)
     T, rdt = _dtypes(arr.dtype, fname)
     res = _result(arr.shape, rdt, arr, out, fname)
-    fs, fp, _, _ = _kernels.elementwise(name, T)
-    _map((fs, fp), (arr,), T, res, tuple(T(p) for p in params))
+    _map(k, (arr,), T, res, tuple(T(p) for p in params))
     return _finish(res, out)
 
 
-def _backward(name, fname, grad, v, params, out, vname):
-    if out is None and type(grad) is np.ndarray and type(v) is np.ndarray and grad.dtype in _NATIVE \
-            and grad.dtype == v.dtype and grad.shape == v.shape and grad.flags.c_contiguous and v.flags.c_contiguous:
-        serial, parallel, T = _fast_kernels(name, grad.dtype, 1)
-        res = np.empty_like(v)
-        n = v.size
-        extra = (tuple([T(p) for p in params]),) if params else ()
-        if n < PARALLEL_THRESHOLD and _settings.mode == "auto":
-            serial(grad.ravel(), v.ravel(), res.ravel(), *extra)
-        elif n:
-            run(serial, parallel, n, grad.ravel(), v.ravel(), res.ravel(), *extra)
-        return res if res.ndim else res[()]
+def _backward(k, fname, grad, v, params, out, vname):
     g = _asarray(grad, fname, "grad")
     v = _asarray(v, fname, vname)
     _dtypes(g.dtype, fname)
@@ -189,36 +216,147 @@ def _backward(name, fname, grad, v, params, out, vname):
         raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast with {vname} of shape {v.shape}") from None
     like = v if v.shape == shape else (g if g.shape == shape else None)
     res = _result(shape, rdt, like, out, fname)
-    _, _, bs, bp = _kernels.elementwise(name, T)
-    _map((bs, bp), (g, v), T, res, tuple(T(p) for p in params))
+    _map(k, (g, v), T, res, tuple(T(p) for p in params))
     return _finish(res, out)
 
 
 # ---------------------------------------------------------------------------
 # The elementwise functions, generated from the table
+#
+# Each is compiled from source text so that its fast path is straight-line
+# code with the table's parameters as plain arguments.  The generated
+# forward, for an activation with parameters a and b, reads:
+#
+#     def NAME(x, /, a=.., b=.., *, out=None):
+#         c = _cache.get((a, b)) if type(a) is float and type(b) is float else None
+#         if c is None:
+#             c = _prepare(a, b)          # validates; raises before anything is written
+#         k, p = c                        # the _Kernel (variant) and the parameters
+#         if out is None and type(x) is _nd:
+#             ... the fast path: k's entry point on a new array, when it applies
+#         return _forward(k, 'NAME', x, p, out)
+
+_FAST_FORWARD = """
+    if out is None and type(x) is _nd:
+        d = x.dtype
+        if d is _F32:
+            e, t = k.e32, k.t32
+        elif d is _F64:
+            e, t = k.e64, k.t64
+        else:
+            e = None
+        if e is not None and x.size < t:
+            f = x.flags
+            if f.c_contiguous and f.aligned:
+                if x.ndim == 1:
+                    r = _empty(x.shape[0], d)
+                    e(x, r{P})
+                    return r
+                if x.ndim:
+                    r = _empty(x.shape, d)
+                    e(x.reshape(-1), r.reshape(-1){P})
+                    return r
+"""
+
+_FAST_BACKWARD = """
+    if out is None and type({V}) is _nd and type(grad) is _nd:
+        d = {V}.dtype
+        if d is _F32:
+            e, t = k.e32, k.t32
+        elif d is _F64:
+            e, t = k.e64, k.t64
+        else:
+            e = None
+        if e is not None and grad.dtype is d and {V}.size < t and {V}.shape == grad.shape:
+            f = {V}.flags
+            h = grad.flags
+            if f.c_contiguous and h.c_contiguous and f.aligned and h.aligned:
+                if {V}.ndim == 1:
+                    r = _empty({V}.shape[0], d)
+                    e(grad, {V}, r{P})
+                    return r
+                if {V}.ndim:
+                    r = _empty({V}.shape, d)
+                    e(grad.reshape(-1), {V}.reshape(-1), r.reshape(-1){P})
+                    return r
+"""
+
+
+def _variant_kernels(entry):
+    """{choice: kernel name} for the entry's variant parameter, or None."""
+    if not entry.variants:
+        return None
+    (pname, choices), = entry.variants.items()
+    return pname, choices
+
+
+def _make_prepare(entry, fname, which, fparams):
+    """prepare(*params) -> (kernel, validated float parameters), raising
+    TypeError/ValueError naming fname and the parameter."""
+    variant = _variant_kernels(entry)
+    nfloat = len(fparams)
+    if variant is None:
+        kernel = _kernel(entry.name, which, nfloat)
+
+    def prepare(*values):
+        given = dict(zip(entry.params, values))
+        if variant is not None:
+            pname, choices = variant
+            choice = given[pname]
+            if not isinstance(choice, str) or choice not in choices:
+                raise ValueError(f"{fname}: {pname} must be one of {sorted(choices)}, got {choice!r}")
+            k = _kernel(choices[choice], which, nfloat)
+        else:
+            k = kernel
+        floats = {p: _param(given[p], fname, p) for p in fparams}
+        if entry.validate is not None:
+            _validate(fname, entry, floats)
+        return k, tuple(floats[p] for p in fparams)
+
+    return prepare
 
 
 def _make_elementwise(entry):
     name = entry.name
     pnames = list(entry.params)
-    sig = "".join(f", {p}" if entry.params[p] is None else f", {p}={entry.params[p]!r}" for p in pnames)
-    checks = "".join(f"    {p} = _param({p}, {name!r}, {p!r})\n" for p in pnames)
-    if entry.validate is not None:
-        checks += f"    _validate({name!r}, _entry, {{{', '.join(f'{p!r}: {p}' for p in pnames)}}})\n"
-    checks_b = checks.replace(f"{name!r}", f"{name + '_backward'!r}")
-    ptuple = "(" + "".join(f"{p}, " for p in pnames) + ")"
+    vnames = list(entry.variants)
+    fparams = [p for p in pnames if p not in vnames]
     v = entry.backward_uses
-    src = (
-        f"def {name}(x, /{sig}, *, out=None):\n{checks}"
-        f"    return _forward({name!r}, {name!r}, x, {ptuple}, out)\n\n"
-        f"def {name}_backward(grad, {v}, /{sig}, *, out=None):\n{checks_b}"
-        f"    return _backward({name!r}, {name + '_backward'!r}, grad, {v}, {ptuple}, out, {v!r})\n"
-    )
-    ns = dict(_forward=_forward, _backward=_backward, _param=_param, _validate=_validate, _entry=entry)
-    exec(compile(src, f"<fastact.{name}>", "exec"), ns)
-    fwd, bwd = ns[name], ns[name + "_backward"]
+    sig = "".join(f", {p}" if entry.params[p] is None else f", {p}={entry.params[p]!r}" for p in pnames)
+    P = ", p" if fparams else ""
+    ns = dict(_forward=_forward, _backward=_backward, _nd=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty)
+    funcs = []
+    for which, fname in ((0, name), (1, entry.backward_name)):
+        prepare = _make_prepare(entry, fname, which, fparams)
+        ns[f"_prepare{which}"] = prepare
+        if pnames:
+            cache = ns[f"_cache{which}"] = {}
+            key = "(" + "".join(f"{p}, " for p in pnames) + ")"
+            simple = " and ".join(f"type({p}) is {'str' if p in vnames else 'float'}" for p in pnames)
+            head = (f"    c = _cache{which}.get({key}) if {simple} else None\n"
+                    f"    if c is None:\n"
+                    f"        c = _prepare{which}{key}\n"
+                    f"        if {simple} and len(_cache{which}) < 256:\n"
+                    f"            _cache{which}[{key}] = c\n"
+                    f"    k, p = c\n")
+        else:
+            ns[f"_k{which}"] = prepare()[0]
+            head = f"    k, p = _k{which}, ()\n"
+        if which == 0:
+            src = (f"def {fname}(x, /{sig}, *, out=None):\n{head}"
+                   + _FAST_FORWARD.format(P=P)
+                   + f"    return _forward(k, {fname!r}, x, p, out)\n")
+        else:
+            src = (f"def {fname}(grad, {v}, /{sig}, *, out=None):\n{head}"
+                   + _FAST_BACKWARD.format(P=P, V=v)
+                   + f"    return _backward(k, {fname!r}, grad, {v}, p, out, {v!r})\n")
+        exec(compile(src, f"<fastact.{fname}>", "exec"), ns)
+        funcs.append(ns[fname])
+    fwd, bwd = funcs
     params_doc = "".join(
-        f"    {p} : float" + ("" if entry.params[p] is None else f", default {entry.params[p]!r}") + "\n"
+        f"    {p} : {'str' if p in vnames else 'float'}"
+        + ("" if entry.params[p] is None else f", default {entry.params[p]!r}")
+        + (f", one of {sorted(entry.variants[p])}" if p in vnames else "") + "\n"
         for p in pnames)
     fwd.__doc__ = (
         f"{entry.summary}\n\n    {entry.formula}\n\n"
@@ -242,8 +380,6 @@ for _name in ELEMENTWISE:
     _generated[_f.__name__] = _f
     _generated[_b.__name__] = _b
 globals().update(_generated)
-leaky_relu = _generated["leaky_relu"]
-leaky_relu_backward = _generated["leaky_relu_backward"]
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +414,7 @@ def rrelu(x, /, lower=1 / 8, upper=1 / 3, *, training=False, rng=None, out=None)
     fname = "rrelu"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if not training:
-        return _forward("leaky_relu", fname, x, ((lower + upper) / 2,), out)
+        return _forward(_kernel("leaky_relu", 0, 1), fname, x, ((lower + upper) / 2,), out)
     arr = _asarray(x, fname)
     T, rdt = _dtypes(arr.dtype, fname)
     gen = _generator(rng, fname)
@@ -305,12 +441,12 @@ def rrelu_backward(grad, x, noise=None, /, lower=1 / 8, upper=1 / 3, *, out=None
     fname = "rrelu_backward"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if noise is None:
-        return _backward("leaky_relu", fname, grad, x, ((lower + upper) / 2,), out, "x")
+        return _backward(_kernel("leaky_relu", 1, 1), fname, grad, x, ((lower + upper) / 2,), out, "x")
     xa = _asarray(x, fname, "x")
     na = _asarray(noise, fname, "noise")
     if na.shape != xa.shape:
         raise ValueError(f"{fname}: noise has shape {na.shape}, expected the shape of x {xa.shape}")
-    return _backward("product", fname, grad, na, (), out, "noise")
+    return _backward(_kernel("product", 1, 0), fname, grad, na, (), out, "noise")
 
 
 # ---------------------------------------------------------------------------

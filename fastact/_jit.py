@@ -34,10 +34,29 @@ JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy")
 # leaves NaN and inf semantics alone (no nnan/ninf).
 REDUCE_FASTMATH = frozenset({"reassoc"})
 
-# Arrays with fewer elements than this run on the serial kernel.  Chosen by
-# bench/test_threshold.py (see docs/threshold.md): below it the thread
-# launch costs more than the second core saves.
+# Arrays with fewer elements than this run on the serial kernel (the
+# softmax family, PReLU, RReLU's training draw and the fused kernels).
+# Elementwise activations use ``elementwise_threshold``.  Measured with
+# bench/threshold.py (docs/benchmarks.md): below it the thread launch costs
+# more than the second core saves.
 PARALLEL_THRESHOLD = 1 << 15
+
+# Elementwise kernels: where a parallel run (blocks of _kernels.BLOCK = 8192
+# elements, so at least two blocks) beats the serial one.  Measured on 2 cores
+# (serial time / parallel time, fastact.config(mode=...), float32):
+#   relu      2^14: 0.76  2^15: 0.93  2^16: 1.06  2^17: 1.19   (memory-bound)
+#   sigmoid   2^13: 0.81  2^14: 1.26  2^15: 1.41               (exp per element)
+#   mish      2^13: 0.85  2^14: 1.55  2^15: 1.65
+# (float64 relu crosses at 2^15).  So: kernels that evaluate an exp, log or
+# tanh go parallel from two blocks; the others from 256 KiB of input.
+HEAVY_THRESHOLD = 1 << 14
+LIGHT_THRESHOLD_BYTES = 1 << 18
+
+
+def elementwise_threshold(heavy, itemsize):
+    """Elements from which an elementwise kernel runs in parallel."""
+    return HEAVY_THRESHOLD if heavy else max(HEAVY_THRESHOLD, LIGHT_THRESHOLD_BYTES // itemsize)
+
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -90,6 +109,38 @@ class _Settings(threading.local):
 _settings = _Settings()
 _MODES = ("auto", "serial", "parallel")
 
+# The public functions' fast paths (objects with suspend() and resume()) run
+# a serial kernel directly, without looking at the settings of the calling
+# thread; while a config() block is active in any thread they are suspended.
+_fast_paths = []
+_active = 0
+_active_lock = threading.Lock()
+
+
+def register_fast_path(obj):
+    with _active_lock:
+        _fast_paths.append(obj)
+        if _active:
+            obj.suspend()
+
+
+def _enter_config():
+    global _active
+    with _active_lock:
+        _active += 1
+        if _active == 1:
+            for obj in _fast_paths:
+                obj.suspend()
+
+
+def _exit_config():
+    global _active
+    with _active_lock:
+        _active -= 1
+        if _active == 0:
+            for obj in _fast_paths:
+                obj.resume()
+
 
 def get_mode():
     return _settings.mode
@@ -110,6 +161,7 @@ def config(mode=None, threads=None):
         if not isinstance(threads, (int, np.integer)) or not 1 <= threads <= limit:
             raise ValueError(f"threads must be an integer in [1, {limit}], got {threads!r}")
     old_mode, old_threads = _settings.mode, numba.get_num_threads()
+    _enter_config()
     try:
         if mode is not None:
             _settings.mode = mode
@@ -119,6 +171,7 @@ def config(mode=None, threads=None):
     finally:
         _settings.mode = old_mode
         numba.set_num_threads(old_threads)
+        _exit_config()
 
 
 # The workqueue threading layer cannot run two parallel regions at once: a
@@ -127,18 +180,23 @@ _workqueue_lock = threading.Lock()
 _layer = None
 
 
-def use_parallel(size):
+def use_parallel(size, threshold=PARALLEL_THRESHOLD):
     mode = _settings.mode
     if mode == "serial":
         return False
     if mode == "parallel":
         return True
-    return size >= PARALLEL_THRESHOLD and numba.get_num_threads() > 1
+    return size >= threshold and numba.get_num_threads() > 1
 
 
 def run(serial, parallel, size, *args):
     """Run the serial or the parallel kernel on args, by size and settings."""
-    if size < PARALLEL_THRESHOLD and _settings.mode == "auto" or not use_parallel(size):
+    return run_at(PARALLEL_THRESHOLD, serial, parallel, size, *args)
+
+
+def run_at(threshold, serial, parallel, size, *args):
+    """run() with the parallel threshold given."""
+    if size < threshold and _settings.mode == "auto" or not use_parallel(size, threshold):
         return serial(*args)
     if _layer is None or _layer == "workqueue":
         if not _workqueue_lock.acquire(blocking=False):

@@ -536,6 +536,38 @@ def elementwise(name, T):
     return tuple(out)
 
 
+def _transcendental(T):
+    M = MATH[T]
+    return {f for f in (M.exp, M.exp_scaled, M.expm1, M.log1p, M.tanh, getattr(M, "erf", None),
+                        getattr(M, "erfc", None)) if f is not None}
+
+
+def _calls_any(fn, targets, depth=0):
+    """Whether the Python function fn (or a jitted helper it closes over)
+    closes over one of targets."""
+    for cell in fn.__closure__ or ():
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        if any(v is t for t in targets):
+            return True
+        inner = getattr(v, "py_func", None)
+        if inner is not None and depth < 4 and _calls_any(inner, targets, depth + 1):
+            return True
+    return False
+
+
+@functools.cache
+def elementwise_heavy(name, T):
+    """(forward, backward) of the elementwise activation name: whether each
+    evaluates an exp, log, tanh or erf per element (which decides where its
+    parallel kernel starts to pay, see _jit.elementwise_threshold)."""
+    fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
+    targets = _transcendental(T)
+    return _calls_any(fwd, targets), _calls_any(bwd, targets)
+
+
 def _exp_diff(T):
     """exp(x - m) with the rounding error of x - m (TwoSum) put back as a
     first-order factor, so softmax stays within a few ulp when |x - m| is large."""

@@ -32,6 +32,9 @@ class Activation:
     # inputs where the derivative crosses zero through cancellation: there the
     # backward's error is small against its terms but not relative to the result
     grad_zeros: tuple = ()
+    # a string parameter that selects the scalar kernel: {param: {choice: name
+    # of the definition in _elementwise}}, e.g. gelu's approximate
+    variants: dict = field(default_factory=dict)
 
     @property
     def backward_name(self):

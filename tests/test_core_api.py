@@ -278,7 +278,9 @@ def test_overlapping_out(fn, n, shift, rng):
 # hyperparameters
 
 
-BAD_PARAMS = [(op, p) for op in OPS for p in op.params]
+# the real-valued hyperparameters (a variant parameter selects a kernel by name)
+BAD_PARAMS = [(op, p) for op in OPS for p in op.params if p not in op.entry.variants]
+VARIANTS = [(op, p) for op in OPS for p in op.entry.variants]
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
@@ -308,6 +310,22 @@ def test_non_real_param_raises_type_error(op_p, bad, direction, rng):
     with pytest.raises(TypeError) as exc:
         fn(*arrays, out=out)
     assert fn.name in str(exc.value) and pname in str(exc.value), str(exc.value)
+    assert unchanged(out)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("bad", ["nonsense", None, 1.0, "TANH"], ids=["unknown", "None", "float", "case"])
+@pytest.mark.parametrize("op_p", VARIANTS, ids=[f"{o.name}-{p}" for o, p in VARIANTS])
+def test_unknown_variant_raises_and_writes_nothing(op_p, bad, direction, rng):
+    op, pname = op_p
+    fn = Fn(op.with_({pname: bad}), direction)
+    arrays = Fn(op, direction).inputs((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    with pytest.raises(ValueError) as exc:
+        fn(*arrays, out=out)
+    msg = str(exc.value)
+    assert fn.name in msg and pname in msg, msg
+    assert all(repr(choice) in msg for choice in op.entry.variants[pname]), f"{msg!r} should list the choices"
     assert unchanged(out)
 
 
