@@ -17,7 +17,7 @@ import numpy as np
 
 import numba
 
-from . import _jit, _kernels
+from . import _jit, _kernels, _softmax
 from ._jit import run
 from ._registry import ACTIVATIONS, ELEMENTWISE
 
@@ -485,17 +485,31 @@ def _as_rows(arr, axes):
 _fast_rows = {}  # (name, dtype) -> (serial, parallel)
 
 
-def _rowwise(name, fname, srcs, axis, out, vnames):
-    # fast path: C-contiguous float32/float64 arrays of one shape, reduced over
-    # the last axis, no out=
+def _mask_rows(where, shape, perm, rows, length, fname):
+    """The where= mask broadcast to shape, laid out as the rows of the data."""
+    mask = np.asarray(where)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{fname}: where must be a boolean array, got dtype {mask.dtype}")
+    try:
+        mask = np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"{fname}: where of shape {mask.shape} does not broadcast to {shape}") from None
+    return np.ascontiguousarray(mask.reshape(shape or (1,)).transpose(perm)).reshape(rows, length)
+
+
+def _rowwise(name, fname, srcs, axis, out, vnames, where=None):
+    """Run the softmax-family kernel ``name`` of fastact._softmax along axis
+    (an int or a tuple of ints) over srcs: (x,) or (grad, y)."""
     a = srcs[-1]
-    if out is None and type(a) is np.ndarray and a.ndim and a.dtype in _NATIVE and a.flags.c_contiguous \
-            and type(axis) is int and (axis == -1 or axis == a.ndim - 1) \
+    # fast path: C-contiguous float32/float64 arrays of one shape, reduced over
+    # the last axis, no out=, no mask
+    if out is None and where is None and type(a) is np.ndarray and a.ndim and a.dtype in _NATIVE \
+            and a.flags.c_contiguous and type(axis) is int and (axis == -1 or axis == a.ndim - 1) \
             and all(type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape
                     and b.flags.c_contiguous for b in srcs):
         kernels = _fast_rows.get((name, a.dtype))
         if kernels is None:
-            kernels = _fast_rows[(name, a.dtype)] = _kernels.rowwise(name, _DTYPES[a.dtype][0])
+            kernels = _fast_rows[(name, a.dtype)] = _softmax.rowwise(name, _DTYPES[a.dtype][0])
         res = np.empty_like(a)
         length = a.shape[-1]
         if a.size:
@@ -516,34 +530,45 @@ def _rowwise(name, fname, srcs, axis, out, vnames):
     shape = arrs[-1].shape
     zero_d = len(shape) == 0
     axes = _axes(axis, max(len(shape), 1), fname)
+    views = [a.reshape(1) if zero_d else a for a in arrs]
+    perm, rows, length = _as_rows(views[-1], axes)
+    if where is not None:
+        mask = _mask_rows(where, shape, perm, rows, length, fname)
+        name += "_masked"
     res = _result(shape, rdt, None, out, fname)
     if res.size == 0:
         return res
-    views = [a.reshape(1) if zero_d else a for a in arrs]
     rv = res.reshape(1) if zero_d else res
-    perm, rows, length = _as_rows(rv, axes)
     moved = [v.transpose(perm) for v in views]
     rmoved = rv.transpose(perm)
-    serial, parallel = _kernels.rowwise(name, T)
+    serial, parallel = _softmax.rowwise(name, T)
+    extra = (mask,) if where is not None else ()
     if all(m.dtype == T and m.flags.c_contiguous for m in moved) and rmoved.flags.c_contiguous \
             and res.dtype == T and not any(_aliased(v, rv) for v in views):
         flat = [m.reshape(rows, length) for m in moved]
-        run(serial, parallel, res.size, *flat, rmoved.reshape(rows, length))
+        run(serial, parallel, res.size, *flat, *extra, rmoved.reshape(rows, length))
     else:
         flat = [np.ascontiguousarray(m, dtype=T).reshape(rows, length) for m in moved]
         tmp = np.empty((rows, length), T)
-        run(serial, parallel, res.size, *flat, tmp)
+        run(serial, parallel, res.size, *flat, *extra, tmp)
         rmoved[...] = tmp.reshape(rmoved.shape)
     return _finish(res, out)
 
 
-def softmax(x, /, axis=-1, *, out=None):
+def softmax(x, /, axis=-1, *, where=None, out=None):
     """exp(x - max) / sum(exp(x - max)) along axis (an int or a tuple of ints).
 
     The maximum is subtracted first, so no input overflows; a slice of all
-    -inf gives NaN, as in PyTorch.
+    -inf gives NaN, as in PyTorch.  where: a boolean mask broadcastable to x;
+    only the elements where it is True take part, the others get 0, and a
+    slice with no element left gives 0 (not NaN).
     """
-    return _rowwise("softmax", "softmax", (x,), axis, out, ("x",))
+    return _rowwise("softmax", "softmax", (x,), axis, out, ("x",), where)
+
+
+def softmin(x, /, axis=-1, *, where=None, out=None):
+    """softmax(-x) along axis; where= as in softmax."""
+    return _rowwise("softmin", "softmin", (x,), axis, out, ("x",), where)
 
 
 def log_softmax(x, /, axis=-1, *, out=None):
@@ -553,8 +578,15 @@ def log_softmax(x, /, axis=-1, *, out=None):
 
 def softmax_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of softmax from grad and the forward's output y:
-    y * (grad - sum(grad * y)) along axis."""
+    y * (grad - sum(grad * y)) along axis.  Also right for a masked softmax
+    (y is 0 where the mask was False, and so is the gradient)."""
     return _rowwise("softmax_backward", "softmax_backward", (grad, y), axis, out, ("grad", "y"))
+
+
+def softmin_backward(grad, y, /, axis=-1, *, out=None):
+    """Gradient of softmin from grad and the forward's output y:
+    -y * (grad - sum(grad * y)) along axis."""
+    return _rowwise("softmin_backward", "softmin_backward", (grad, y), axis, out, ("grad", "y"))
 
 
 def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
@@ -613,7 +645,7 @@ def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
     loss = np.zeros(lab.size, np.float64)
     if rows is not None and rows.size:
-        (serial, parallel), _ = _kernels.cross_entropy(T)
+        (serial, parallel), _ = _softmax.cross_entropy(T)
         run(serial, parallel, rows.size, rows, lab, loss)
     elif lab.size:
         loss[:] = np.nan  # no classes: log(0) - undefined
@@ -649,7 +681,7 @@ def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reductio
     res = _result(x.shape, rdt, None, out, fname)
     if rows is None or not rows.size:
         return res
-    _, (serial, parallel) = _kernels.cross_entropy(T)
+    _, (serial, parallel) = _softmax.cross_entropy(T)
     moved_res = np.moveaxis(res, ax, -1)
     if moved_res.flags.c_contiguous and res.dtype == T and not _aliased(x, res):
         run(serial, parallel, rows.size, rows, lab, scale, moved_res.reshape(rows.shape))
@@ -805,6 +837,6 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
 __all__ = sorted(
     [n for n in _generated]
     + ["rrelu", "rrelu_backward", "softmax", "log_softmax", "softmax_backward",
-       "log_softmax_backward", "prelu", "prelu_backward", "softmax_cross_entropy",
+       "log_softmax_backward", "softmin", "softmin_backward", "prelu", "prelu_backward", "softmax_cross_entropy",
        "softmax_cross_entropy_backward"]
 )

@@ -169,19 +169,18 @@ def split_log(typingctx, u):
 
 
 def _horner(coeffs):
-    """An njit function evaluating sum(c[i] * r**i) with fma, c as constants."""
-    cs = coeffs
-    n = len(cs)
+    """An njit function evaluating sum(c[i] * r**i) with fma, c as constants.
 
-    # Unrolled by construction: Numba folds the constant tuple indexing.
-    @njit(**_JIT)
-    def horner(r):
-        acc = cs[n - 1]
-        for i in range(n - 2, -1, -1):
-            acc = fma(acc, r, cs[i])
-        return acc
-
-    return horner
+    Written out as straight-line code: a loop over a tuple of constants is
+    only unrolled by LLVM up to some length, and a loop left in the body of
+    a kernel's element loop stops it from vectorizing."""
+    names = [f"c{i}" for i in range(len(coeffs))]
+    lines = ["def horner(r):", f"    acc = {names[-1]}"]
+    lines += [f"    acc = fma(acc, r, {c})" for c in reversed(names[:-1])]
+    lines.append("    return acc")
+    ns = dict(zip(names, coeffs), fma=fma)
+    exec("\n".join(lines), ns)
+    return njit(**_JIT)(ns["horner"])
 
 
 def _build(T):
@@ -241,6 +240,19 @@ def _build(T):
         n1 = floor(n * half)
         return scale2(scale2(em1 + one, n1), n - n1)
 
+    neg_lo = T(-130.0) if is32 else T(-750.0)
+
+    @njit(**_JIT)
+    def exp_neg_scaled(x):
+        """exp(x) * 2**SCALE_BITS for x <= 0 (NaN passes), with a single
+        scaling: the softmax family's exp(x - max).  Below neg_lo it is 0:
+        its share of a sum that includes exp(0) rounds to 0 (by far) in every
+        dtype."""
+        xc = neg_lo if x < neg_lo else x
+        n, em1 = _reduce(xc)
+        e = scale2(em1 + one, n + scale_bits)
+        return zero if x < neg_lo else e
+
     @njit(**_JIT)
     def expm1(x):
         xc = clamp(x, m1_lo, exp_hi)
@@ -291,10 +303,10 @@ def _build(T):
         e = expm1(a + a)
         return copysign(e / (e + two), x)
 
-    exp_dd = _build_exp_dd(clamp) if not is32 else None
+    exp_dd, exp_dd_reduce, exp_dd_finish = _build_exp_dd(clamp) if not is32 else (None,) * 3
 
     return SimpleNamespace(
-        T=T, exp=exp, exp_dd=exp_dd, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish, exp_neg_scaled=exp_neg_scaled, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign,
     )
 
@@ -304,6 +316,9 @@ def _build(T):
 _LN2_C1 = 0.6931471806019545
 _LN2_C2 = -4.2009150726810846e-11
 _LN2_C3 = -1.3124698417785255e-27
+# 1/6 = _INV6_HI + _INV6_LO to about 2**-107
+_INV6_HI = 1.0 / 6.0
+_INV6_LO = 9.25185853854297e-18
 # 1/k! for k = 4..16: the Taylor tail of exp past r**3/6, |r| <= ln(2)/2
 _INV_FACT_4 = tuple(1.0 / math.factorial(k) for k in range(4, 17))
 
@@ -313,7 +328,7 @@ def _build_exp_dd(clamp):
     2**-62: for differences that cancel against exp(x) (log_softmax's
     backward).  Range reduction in three parts of ln 2; exp(r) summed in
     double-double up to r**3/6, the Taylor tail in plain float64."""
-    one, half, six = 1.0, 0.5, 6.0
+    one, half = 1.0, 0.5
     log2e = 1.4426950408889634
     tail = _horner(_INV_FACT_4)
 
@@ -324,7 +339,14 @@ def _build_exp_dd(clamp):
         return t, (a - (t - bp)) + (b - bp)
 
     @njit(**_JIT)
-    def exp_dd(x):
+    def fast_two_sum(a, b):
+        """a + b and its rounding error, for |a| >= |b|."""
+        t = a + b
+        return t, b - (t - a)
+
+    @njit(**_JIT)
+    def exp_dd_reduce(x):
+        """(n, r, rl) with x = n ln2 + r + rl, |r| <= ln2/2, rl below r's ulp."""
         xc = clamp(x, -746.0, 710.0)
         n = rint(xc * log2e)
         n = n if n == n else 0.0
@@ -332,17 +354,25 @@ def _build_exp_dd(clamp):
         p = n * _LN2_C2
         pe = fma(n, _LN2_C2, -p)
         r, e = two_sum(rh, -p)
-        rl = (e - pe) - n * _LN2_C3  # x - n ln2 = r + rl
+        return n, r, (e - pe) - n * _LN2_C3
+
+    @njit(**_JIT)
+    def exp_dd_finish(n, r, rl):
+        """2**n exp(r + rl) as (hi, lo)."""
         r2 = r * r
         r2l = fma(r, r, -r2)
         r3 = r2 * r
         r3l = fma(r2, r, -r3) + r2l * r
-        c3 = r3 / six
-        c3l = (fma(-c3, six, r3) + r3l) / six
-        h, lo = two_sum(one, r)
-        h, e = two_sum(h, r2 * half)
+        # r**3 / 6 as a product with 1/6 in two parts (a division would keep
+        # LLVM from vectorizing the loops that call this)
+        c3 = r3 * _INV6_HI
+        c3l = fma(r3, _INV6_HI, -c3) + (r3 * _INV6_LO + r3l * _INV6_HI)
+        # 1 + r + r**2/2 + r**3/6, each term smaller than the partial sum
+        # before it (|r| <= 0.35): Fast2Sum is exact
+        h, lo = fast_two_sum(one, r)
+        h, e = fast_two_sum(h, r2 * half)
         lo += e
-        h, e = two_sum(h, c3)
+        h, e = fast_two_sum(h, c3)
         lo += e
         lo += (r2 * r2) * tail(r) + (r2l * half + c3l) + rl * (one + r + r2 * half)
         hi = h + lo
@@ -351,7 +381,14 @@ def _build_exp_dd(clamp):
         n2 = n - n1
         return scale2(scale2(hi, n1), n2), scale2(scale2(lo, n1), n2)
 
-    return exp_dd
+    @njit(**_JIT)
+    def exp_dd(x):
+        """A loop over many x vectorizes only when the two halves run in
+        loops of their own (exp_dd_reduce, then exp_dd_finish)."""
+        n, r, rl = exp_dd_reduce(x)
+        return exp_dd_finish(n, r, rl)
+
+    return exp_dd, exp_dd_reduce, exp_dd_finish
 
 
 MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

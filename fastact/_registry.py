@@ -103,7 +103,15 @@ _LIST = [
         formula="softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x)",
         derivative="dx_i = y_i (g_i - sum_j g_j y_j)",
         backward_uses="y", torch="torch.softmax(x, dim=-1)",
-        notes="A row of all -inf gives NaN, as in PyTorch.",
+        notes="A row of all -inf gives NaN, as in PyTorch.  softmax(x, axis, where=mask): only the "
+              "elements where mask is True take part, the others get 0, and a slice with none gives 0.",
+    ),
+    Activation(
+        "softmin", "softmax", "Normalized exponential of -x along an axis.",
+        formula="softmin(x) = softmax(-x)",
+        derivative="dx_i = -y_i (g_i - sum_j g_j y_j)",
+        backward_uses="y", torch="F.softmin(x, dim=-1)",
+        notes="softmin(x, axis, where=mask) as softmax.",
     ),
     Activation(
         "log_softmax", "softmax", "Logarithm of softmax, computed without forming softmax.",

@@ -137,13 +137,26 @@ def rrelu_backward(grad, x, noise=None, lower=1 / 8, upper=1 / 3):
 
 # --- softmax ------------------------------------------------------------------
 
-def softmax(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) along axis."""
+def softmax(x, axis=-1, where=None):
+    """exp(x - max) / sum(exp(x - max)) along axis.
+
+    where: the elements that take part; the others, and every element of a
+    slice with none taking part, are 0."""
     x = _arr(x)
+    if where is not None:
+        mask = np.broadcast_to(where, x.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = softmax(np.where(mask, x, -np.inf), axis)
+        return np.where(mask, y, 0).astype(x.dtype)
     with np.errstate(invalid="ignore"):
         m = np.max(x, axis=axis, keepdims=True) if x.size else x
         e = np.exp(x - m)
         return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def softmin(x, axis=-1, where=None):
+    """softmax(-x)."""
+    return softmax(-_arr(x), axis, where)
 
 
 def log_softmax(x, axis=-1):
@@ -166,6 +179,11 @@ def softmax_backward(grad, y, axis=-1):
     """y * (grad - sum(grad * y)) along axis."""
     grad, y = _arr(grad), _arr(y)
     return y * (grad - np.sum(grad * y, axis=axis, keepdims=True))
+
+
+def softmin_backward(grad, y, axis=-1):
+    """-y * (grad - sum(grad * y)) along axis: softmax's, negated."""
+    return -softmax_backward(grad, y, axis)
 
 
 def log_softmax_backward(grad, y, axis=-1):

@@ -1,9 +1,13 @@
 """The softmax family (kind "softmax"): axes (ints, negative, tuples),
 subtraction of the maximum, rows of -inf, empty reductions, argument
 validation."""
+import inspect
+
 import numpy as np
 import pytest
 
+import fastact as fa
+from fastact import reference as ref
 from util import (F16, F32, F64, FLOATS, LD, OPS, ULP_BOUND, Fn, assert_close, assert_ulp, no_fp_warnings, params,
                   sentinel, unchanged, values)
 
@@ -59,13 +63,13 @@ HUGE = {
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("fn", params([f for f in FNS if not f.backward]))
 def test_huge_inputs_subtract_the_max(fn, dtype):
-    x = np.array(HUGE[dtype], dtype)
+    x = np.array(HUGE[dtype], dtype) * dtype.type(fn.op.sign)
     with no_fp_warnings():
         y = fn(x)
     assert not np.any(np.isnan(y)), y
     assert_ulp(y, fn.exact(x), dtype, ULP_BOUND[dtype], (x,), fn.name)
     # two equal maxima share the mass
-    sm = np.exp(y[2].astype(LD)) if fn.name == "log_softmax" else y[2]
+    sm = np.exp(y[2].astype(LD)) if fn.op.logspace else y[2]
     np.testing.assert_allclose(sm.astype(F64), [0.5, 0.5, 0.0], rtol=4 * float(np.finfo(dtype).eps), atol=1e-300)
 
 
@@ -74,19 +78,20 @@ def test_huge_inputs_subtract_the_max(fn, dtype):
 def test_minus_inf(fn, dtype, rng):
     """A row of all -inf gives NaN (as PyTorch); -inf among finite values
     gives probability 0 (log-probability -inf), with no warning."""
+    low = -np.inf * fn.op.sign  # the extreme that gets probability 0 (+inf for softmin)
     x = values((4, 6), dtype, rng)
-    x[1] = -np.inf
-    x[2, :3] = -np.inf
+    x[1] = low
+    x[2, :3] = low
     with no_fp_warnings():
         y = fn(x)
-    assert np.all(np.isnan(y[1])), f"{fn.name}: a row of -inf gave {y[1]}"
+    assert np.all(np.isnan(y[1])), f"{fn.name}: a row of {low} gave {y[1]}"
     assert not np.any(np.isnan(y[[0, 2, 3]]))
-    want0 = 0.0 if fn.name == "softmax" else -np.inf
+    want0 = -np.inf if fn.op.logspace else 0.0
     assert np.all(y[2, :3] == want0)
     assert_close(y[[0, 2, 3]], fn.expected(x)[[0, 2, 3]])
-    # a single -inf element alone in its row: NaN too
+    # a single such element alone in its row: NaN too
     with no_fp_warnings():
-        z = fn(np.array([[-np.inf]], dtype))
+        z = fn(np.array([[low]], dtype))
     assert np.isnan(z[0, 0])
 
 
@@ -137,4 +142,103 @@ def test_bad_axis_raises_and_writes_nothing(fn, case, rng):
     with pytest.raises(exc_type) as exc:
         f(*arrays, out=out)
     assert f.name in str(exc.value) and "axis" in str(exc.value), str(exc.value)
+    assert unchanged(out)
+
+
+# ---------------------------------------------------------------------------
+# where= (softmax and softmin): a mask of the elements that take part
+
+MASKABLE = [o for o in SOFTMAX if "where" in inspect.signature(getattr(fa, o.name)).parameters]
+
+
+def _mask(shape, rng, p=0.7):
+    m = rng.random(shape) < p
+    return m
+
+
+def test_maskable_functions_are_the_expected_ones():
+    assert sorted(o.name for o in MASKABLE) == ["softmax", "softmin"]
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1, (0, 2), (1, -1)], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_where_matches_reference(op, dtype, axis, rng):
+    x = values((3, 4, 5), dtype, rng)
+    mask = _mask((3, 4, 5), rng)
+    mask[1] = False  # slices with nothing left, along every axis tried
+    y = getattr(fa, op.name)(x, axis, where=mask)
+    ct = F32 if dtype == F16 else dtype
+    want = getattr(ref, op.name)(x.astype(ct), axis, where=mask).astype(dtype)
+    assert y.dtype == dtype
+    assert np.all(y[~mask] == 0), "masked-out elements must be exactly 0"
+    assert not np.any(np.isnan(y)), "a slice with every element masked out gives 0, not NaN"
+    assert_close(y, want, f"{op.name} axis={axis} where=")
+
+
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_where_broadcasts_and_sums_to_one(op, rng):
+    x = values((6, 9), F64, rng)
+    row_mask = rng.random(9) < 0.5
+    row_mask[0] = True
+    y = getattr(fa, op.name)(x, where=row_mask)  # (9,) broadcast over the rows
+    np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-14)
+    assert np.all(y[:, ~row_mask] == 0)
+    # the mask's result equals the function on the kept columns alone
+    kept = getattr(fa, op.name)(np.ascontiguousarray(x[:, row_mask]))
+    np.testing.assert_allclose(y[:, row_mask], kept, rtol=1e-15, atol=1e-300)
+    # all True: the unmasked function, bitwise
+    np.testing.assert_array_equal(getattr(fa, op.name)(x, where=np.ones(9, bool)), getattr(fa, op.name)(x))
+
+
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_where_all_masked_rows_are_zero_without_warnings(op):
+    x = np.array([[1.0, 2.0, 3.0], [-np.inf, 0.0, 5.0], [np.nan, 1.0, 2.0]])
+    mask = np.array([[False] * 3, [False, True, True], [False, True, True]])
+    with no_fp_warnings():
+        y = getattr(fa, op.name)(x, where=mask)
+    assert np.all(y[0] == 0)
+    assert y[1, 0] == 0 and y[2, 0] == 0, "a masked-out -inf or NaN takes no part"
+    np.testing.assert_allclose(y[1:, 1:].sum(axis=-1), 1.0, rtol=1e-15)
+
+
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_where_gradient_matches_finite_differences(op, rng):
+    """softmax_backward (softmin_backward) from the masked forward's output is
+    the gradient of the masked forward: 0 on the masked-out elements."""
+    from util import numeric_vjp
+    x = rng.uniform(-2, 2, (3, 7))
+    mask = _mask((3, 7), rng)
+    mask[:, 0] = True
+    g = rng.uniform(-1, 1, (3, 7))
+    f = getattr(fa, op.name)
+    y = f(x, where=mask)
+    got = getattr(fa, op.entry.backward_name)(g, y)
+    num = numeric_vjp(lambda z: f(z, where=mask), x, g)
+    np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-8)
+    assert np.all(got[~mask] == 0)
+
+
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_where_serial_equals_parallel(op, rng):
+    x = values((300, 257), F32, rng)
+    mask = _mask((300, 257), rng)
+    f = getattr(fa, op.name)
+    with fa.config(mode="serial"):
+        a = f(x, where=mask)
+    with fa.config(mode="parallel"):
+        b = f(x, where=mask)
+    np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+@pytest.mark.parametrize("bad, exc_type", [(np.ones((3, 4), np.int64), TypeError), (np.ones((3, 4)), TypeError),
+                                           (np.ones((2, 4), bool), ValueError), (np.ones((3,), bool), ValueError),
+                                           ("yes", TypeError)], ids=["int", "float", "shape", "shape1", "str"])
+@pytest.mark.parametrize("op", params(MASKABLE))
+def test_bad_where_raises_and_writes_nothing(op, bad, exc_type, rng):
+    x = values((3, 4), F64, rng)
+    out = sentinel((3, 4), F64)
+    with pytest.raises(exc_type) as exc:
+        getattr(fa, op.name)(x, where=bad, out=out)
+    assert op.name in str(exc.value) and "where" in str(exc.value), str(exc.value)
     assert unchanged(out)

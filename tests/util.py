@@ -121,6 +121,19 @@ class Op:
             r = getattr(ref, self.entry.backward_name)(g, v, *self._args(), **self._kwargs())
         return r[0] if self.kind == "prelu" else r
 
+    # The softmax kind's orientation, read off the reference: sign is +1
+    # when the largest input gets the largest output (softmax, log_softmax)
+    # and -1 when the smallest does (softmin); logspace when it returns
+    # log-probabilities.
+    @property
+    def sign(self):
+        y = np.asarray(getattr(ref, self.name)(np.array([0.0, 1.0])))
+        return 1.0 if y[1] > y[0] else -1.0
+
+    @property
+    def logspace(self):
+        return bool(np.asarray(getattr(ref, self.name)(np.array([0.0, 0.0])))[0] < 0)
+
     def backward_input(self, x):
         """What the backward takes besides grad: x itself, or the forward's
         output y (the reference's, rounded to x's dtype)."""

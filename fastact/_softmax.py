@@ -1,0 +1,496 @@
+"""The softmax family, row by row: softmax, softmin and log_softmax (with an
+optional mask), their backwards, and the fused softmax cross-entropy.
+
+Every kernel works on the rows of 2-D C-contiguous arrays (``_api`` moves
+the reduced axes last).  A row is a short stretch of memory that stays in L1
+or L2 between the passes over it; the passes are kept apart so that each
+loop has one data width (a loop mixing float32 and float64 vectorizes at the
+float64 width).
+
+Accuracy comes from where the sums are carried:
+
+* ``exp(x - max)`` is computed scaled by 2**64 (``exp_neg_scaled``), so that
+  tiny results keep full precision and need a single scaling, with the
+  rounding error of ``x - max`` put back as a first-order factor;
+* float32 data: sums in float64 (their error, below 2**-37 of the sum, is
+  far under float32's precision);
+* float64 data: sums as double-double (``dd_sum``, ``dd_dot``), vectorized
+  over lanes;
+* the backwards cancel: softmax's ``g_i - sum(g y)`` and log_softmax's
+  ``g_i - exp(y_i) sum(g)``.  float32 softmax_backward takes a fast path with
+  a proven error bound and redoes a row in double-double when an element's
+  difference is too small for that bound; float64 uses double-double sums
+  and, in log_softmax_backward, a double-double exp.
+"""
+import functools
+
+import numpy as np
+from numba import njit
+
+from ._jit import REDUCE_FASTMATH, instantiate
+from ._kernels import row_chunk
+from ._math import MATH
+
+_OPTS = dict(nogil=True, error_model="numpy")
+_REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
+
+# Blocks of the float32 fast path's dot product: summed reassociated
+# (vectorized), the block sums added exactly (TwoSum).  Its error is then at
+# most (SUM_BLOCK + 1) * 2**-53 * sum(|g y|), whatever the row length.
+SUM_BLOCK = 256
+# float32 softmax_backward: with that bound, |g_i - s| >= 2**-18 * sum(|g y|)
+# keeps the error of g_i - s below 2**-26 relative (an eighth of a float32
+# ulp); a row with a smaller difference is redone in double-double.
+FAST_MARGIN = 2.0 ** -18
+# lanes of the double-double reductions (a runtime value, so that LLVM
+# vectorizes the lane loop instead of unrolling it)
+LANES = 32
+
+_fma64 = MATH[np.float64].fma
+
+
+@njit(**_OPTS)
+def _two_sum(s, c, v):
+    """(s + v rounded, c plus the rounding error): Knuth's TwoSum."""
+    t = s + v
+    bp = t - s
+    return t, c + ((s - (t - bp)) + (v - bp))
+
+
+@njit(**_REASSOC)
+def sum64(a):
+    """sum(a) in float64, reassociated: error at most (n - 1) 2**-53 sum(|a|)."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.float64(a[i])
+    return s
+
+
+@njit(**_REASSOC)
+def sum64_not_one(a, one):
+    """(sum of the terms other than ``one``, count of the terms equal to it),
+    in float64, reassociated."""
+    s = 0.0
+    k = 0
+    for i in range(a.shape[0]):
+        v = np.float64(a[i])
+        s += 0.0 if v == one else v
+        k += 1 if v == one else 0
+    return s, k
+
+
+@njit(**_REASSOC)
+def dot_blocked(a, b):
+    """(s, c, m): sum(a b) = s + c to within (SUM_BLOCK + 1) 2**-53 m, and
+    m = sum(|a b|), for float32 a and b (their products are exact in
+    float64)."""
+    n = a.shape[0]
+    s = 0.0
+    c = 0.0
+    m = 0.0
+    for lo in range(0, n, SUM_BLOCK):
+        bs = 0.0
+        bm = 0.0
+        for i in range(lo, min(lo + SUM_BLOCK, n)):
+            p = np.float64(a[i]) * np.float64(b[i])
+            bs += p
+            bm += abs(p)
+        s, c = _two_sum(s, c, bs)
+        m += bm
+    return s, c, m
+
+
+@njit(**_REASSOC)
+def sum_blocked(a):
+    """(s, c): sum(a) = s + c, blocks as dot_blocked."""
+    n = a.shape[0]
+    s = 0.0
+    c = 0.0
+    for lo in range(0, n, SUM_BLOCK):
+        bs = 0.0
+        for i in range(lo, min(lo + SUM_BLOCK, n)):
+            bs += np.float64(a[i])
+        s, c = _two_sum(s, c, bs)
+    return s, c
+
+
+def _dd_reduction(term):
+    """A double-double sum over ``term(a, b, j) -> (value, its error)``:
+    (hi, lo) with an error of about 2**-100 of the sum of the magnitudes.
+    acc is float64 scratch of shape (2, LANES): per-lane sums and errors, so
+    that the TwoSums of the lane loop are independent (and vectorize) without
+    any fast-math flag."""
+
+    @njit(**_OPTS)
+    def reduce(a, b, acc):
+        S = acc[0]
+        C = acc[1]
+        L = S.shape[0]
+        for l in range(L):
+            S[l] = 0.0
+            C[l] = 0.0
+        n = a.shape[0]
+        m = n // L
+        for k in range(m):
+            base = k * L
+            for l in range(L):
+                p, q = term(a, b, base + l)
+                s = S[l]
+                t = s + p
+                bp = t - s
+                S[l] = t
+                C[l] += ((s - (t - bp)) + (p - bp)) + q
+        h = 0.0
+        c = 0.0
+        for l in range(L):
+            h, c = _two_sum(h, c, S[l])
+            c += C[l]
+        for j in range(m * L, n):
+            p, q = term(a, b, j)
+            h, c = _two_sum(h, c, p)
+            c += q
+        return h, c
+
+    return reduce
+
+
+@njit(**_OPTS)
+def _product(a, b, j):
+    x = np.float64(a[j])
+    y = np.float64(b[j])
+    p = x * y
+    return p, _fma64(x, y, -p)
+
+
+@njit(**_OPTS)
+def _value(a, b, j):
+    return np.float64(a[j]), 0.0
+
+
+@njit(**_OPTS)
+def _value_not_one(a, one, j):
+    v = np.float64(a[j])
+    return (0.0 if v == one else v), 0.0
+
+
+dd_dot = _dd_reduction(_product)
+_dd_sum = _dd_reduction(_value)
+_dd_sum_not_one = _dd_reduction(_value_not_one)
+
+
+@njit(**_OPTS)
+def dd_sum(a, acc):
+    return _dd_sum(a, a, acc)
+
+
+@njit(**_OPTS)
+def dd_sum_not_one(a, one, acc):
+    """The double-double sum of the terms other than ``one`` (a float64)."""
+    return _dd_sum_not_one(a, one, acc)
+
+
+@njit(**_REASSOC)
+def count_equal(a, v):
+    k = 0
+    for i in range(a.shape[0]):
+        k += 1 if np.float64(a[i]) == v else 0
+    return k
+
+
+def _exp_diff(T):
+    """exp(x - m) * 2**64 for x <= m, with the rounding error of x - m
+    (TwoSum) put back as a first-order factor, so that the result stays
+    within a few ulp when |x - m| is large."""
+    M = MATH[T]
+    exp_neg_scaled, fma = M.exp_neg_scaled, M.fma
+
+    @njit(**_OPTS)
+    def exp_diff(x, m):
+        d = x - m
+        bp = d - x
+        ap = d - bp
+        err = (x - ap) + (-m - bp)
+        e = exp_neg_scaled(d)
+        return e if err != err else fma(e, err, e)
+
+    return exp_diff
+
+
+def _templates():
+    _FP = None  # the cache fingerprint; see _jit.instantiate
+
+    # -- drivers: rows of 2-D arrays, serial and parallel ---------------------
+    def rows1(x, out):
+        _FP
+        tmp = np.empty((TMP_ROWS, x.shape[1]), T)
+        acc = np.empty((2, LANES), np.float64)
+        for r in range(x.shape[0]):
+            row(x[r], out[r], tmp, acc)
+
+    def rows2(a, b, out):
+        _FP
+        tmp = np.empty((TMP_ROWS, a.shape[1]), T)
+        acc = np.empty((2, LANES), np.float64)
+        for r in range(a.shape[0]):
+            row(a[r], b[r], out[r], tmp, acc)
+
+    def prows1(x, out):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], out[lo:hi])
+
+    def prows2(a, b, out):
+        _FP
+        n = a.shape[0]
+        size = row_chunk(n, a.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(a[lo:hi], b[lo:hi], out[lo:hi])
+
+    # -- forwards (SGN = -1 turns softmax into softmin) -----------------------
+    def normalize_tpl(out, acc):
+        """out /= sum(out)."""
+        _FP
+        n = out.shape[0]
+        if IS64:
+            h, lo = dd_sum(out, acc)
+            s = h + lo
+            for i in range(n):
+                out[i] = out[i] / s
+        else:  # the float32 reciprocal of a float64 sum, one rounding each
+            inv = T(1.0 / sum64(out))
+            for i in range(n):
+                out[i] = out[i] * inv
+
+    def softmax_row(x, out, tmp, acc):
+        _FP
+        n = x.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, SGN * x[i])
+        for i in range(n):
+            out[i] = exp_diff(SGN * x[i], m)
+        normalize(out, acc)
+
+    def softmax_masked_row(x, mask, out, tmp, acc):
+        """Masked-out elements take no part and get 0; so does every element
+        of a row with no element left."""
+        _FP
+        n = x.shape[0]
+        m = NEG_INF
+        k = 0
+        for i in range(n):
+            m = maxnum(m, SGN * x[i] if mask[i] else NEG_INF)
+            k += 1 if mask[i] else 0
+        if k == 0:
+            for i in range(n):
+                out[i] = ZERO
+            return
+        for i in range(n):
+            e = exp_diff(SGN * x[i], m)
+            out[i] = e if mask[i] else ZERO
+        normalize(out, acc)
+        for i in range(n):  # 0, even where the unmasked part came out NaN
+            out[i] = out[i] if mask[i] else ZERO
+
+    def log_sum_tpl(tmp, acc):
+        """log(sum(tmp) / 2**64) where tmp holds exp(x - max) * 2**64: computed
+        as log1p of the sum less one term 2**64 (the maximum's own), the
+        terms equal to 2**64 counted apart, so it keeps its relative accuracy
+        when the rest is tiny."""
+        _FP
+        if IS64:
+            h, lo = dd_sum_not_one(tmp, ONE_B, acc)
+            k = count_equal(tmp, ONE_B)
+            s1 = (h + np.float64(k - 1) * ONE_B) + lo
+        else:
+            s, k = sum64_not_one(tmp, ONE_B)
+            s1 = s + np.float64(k - 1) * ONE_B
+        return log1p64(s1 * UNSCALE)
+
+    def log_softmax_row(x, out, tmp, acc):
+        _FP
+        n = x.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, x[i])
+        t = tmp[0]
+        for i in range(n):
+            t[i] = exp_diff(x[i], m)
+        lse = T(log_sum(t, acc))
+        for i in range(n):
+            out[i] = (x[i] - m) - lse
+
+    # -- backwards -------------------------------------------------------------
+    def softmax_backward_row(g, y, out, tmp, acc):
+        _FP
+        n = g.shape[0]
+        if not IS64:
+            s, c, a = dot_blocked(g, y)
+            st = s + c
+            hi = T(st)
+            lo = T(st - np.float64(hi)) if fabs(hi) < INF else ZERO
+            thr = T(a * FAST_MARGIN)
+            bad = 0
+            for i in range(n):
+                d = g[i] - hi
+                out[i] = SGN * (y[i] * (d - lo))
+                bad += 1 if fabs(d) < thr else 0
+            if bad == 0:
+                return
+        dh, dl = dd_dot(g, y, acc)
+        dl = dl if abs(dh) < np.inf else 0.0
+        for i in range(n):
+            out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
+
+    def log_softmax_backward_row(g, y, out, tmp, acc):
+        _FP
+        n = g.shape[0]
+        if IS64:
+            sh, sl = dd_sum(g, acc)
+            sl = sl if abs(sh) < np.inf else 0.0
+            tn, tr, trl = tmp[0], tmp[1], tmp[2]
+            for i in range(n):
+                tn[i], tr[i], trl[i] = exp_dd_reduce(y[i])
+            for i in range(n):
+                eh, el = exp_dd_finish(tn[i], tr[i], trl[i])
+                ph = eh * sh
+                pl = fma64(eh, sh, -ph) + (eh * sl + el * sh)
+                pl = pl if abs(ph) < np.inf else 0.0
+                out[i] = (g[i] - ph) - pl
+        else:
+            s, c = sum_blocked(g)
+            s = s + c
+            for i in range(n):
+                out[i] = T(np.float64(g[i]) - exp64(np.float64(y[i])) * s)
+
+    # -- softmax cross-entropy on integer labels --------------------------------
+    def ce_rows(x, labels, loss):
+        """loss[r] = log(sum(exp(x[r]))) - x[r, labels[r]], in float64."""
+        _FP
+        tmp = np.empty(x.shape[1], T)
+        acc = np.empty((2, LANES), np.float64)
+        for r in range(x.shape[0]):
+            row = x[r]
+            n = row.shape[0]
+            m = NEG_INF
+            for i in range(n):
+                m = maxnum(m, row[i])
+            for i in range(n):
+                tmp[i] = exp_diff(row[i], m)
+            loss[r] = log_sum(tmp[:n], acc) - (np.float64(row[labels[r]]) - np.float64(m))
+
+    def ce_backward_rows(x, labels, scale, out):
+        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r]))."""
+        _FP
+        acc = np.empty((2, LANES), np.float64)
+        for r in range(x.shape[0]):
+            row = x[r]
+            orow = out[r]
+            n = row.shape[0]
+            m = NEG_INF
+            for i in range(n):
+                m = maxnum(m, row[i])
+            for i in range(n):
+                orow[i] = exp_diff(row[i], m)
+            if IS64:
+                h, lo = dd_sum(orow, acc)
+                s = h + lo
+            else:
+                s = sum64(orow)
+            sc = np.float64(scale[r])
+            f = T(sc / s)
+            for i in range(n):
+                orow[i] = orow[i] * f
+            k = labels[r]
+            orow[k] = T(np.float64(orow[k]) - sc)
+
+    def pce_rows(x, labels, loss):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], labels[lo:hi], loss[lo:hi])
+
+    def pce_backward_rows(x, labels, scale, out):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], labels[lo:hi], scale[lo:hi], out[lo:hi])
+
+    return dict(locals())
+
+
+TEMPLATES = _templates()
+
+# public kernel name -> (row template, sign applied to x)
+ROWS = {
+    "softmax": ("softmax_row", 1), "softmin": ("softmax_row", -1),
+    "softmax_masked": ("softmax_masked_row", 1), "softmin_masked": ("softmax_masked_row", -1),
+    "log_softmax": ("log_softmax_row", 1),
+    "softmax_backward": ("softmax_backward_row", 1), "softmin_backward": ("softmax_backward_row", -1),
+    "log_softmax_backward": ("log_softmax_backward_row", 1),
+}
+
+
+def _tag(T):
+    return {np.float32: "f32", np.float64: "f64"}[T]
+
+
+@functools.cache
+def _namespace(T):
+    """The globals of the row templates for compute dtype T."""
+    M, M64 = MATH[T], MATH[np.float64]
+    ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES,
+              maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp64=M64.exp,
+              exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
+              dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
+              dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk)
+    tag = _tag(T)
+    ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
+    ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
+    return ns
+
+
+@functools.cache
+def rowwise(name, T):
+    """(serial, parallel) kernels of ``name`` (a key of ROWS) over the rows
+    of 2-D C-contiguous arrays: (x, out), (x, mask, out) or (grad, y, out)."""
+    tpl_name, sign = ROWS[name]
+    tag = _tag(T)
+    ns = dict(_namespace(T), SGN=T(sign))
+    tmp_rows = 3 if tpl_name == "log_softmax_backward_row" and T is np.float64 else 1
+    tpl = TEMPLATES[tpl_name]
+    row = instantiate(tpl, f"sm_{name}_{tag}_row", ns)
+    nargs = tpl.__code__.co_argcount - 3
+    serial = instantiate(TEMPLATES[f"rows{nargs}"], f"sm_{name}_{tag}_serial",
+                         dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows))
+    parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
+                           dict(inner=serial, row_chunk=row_chunk), parallel=True)
+    return serial, parallel
+
+
+@functools.cache
+def cross_entropy(T):
+    """((serial, parallel) loss per row, (serial, parallel) gradient) of the
+    softmax cross-entropy on integer labels."""
+    ns = _namespace(T)
+    tag = _tag(T)
+    out = []
+    for tpl in ("ce_rows", "ce_backward_rows"):
+        s = instantiate(TEMPLATES[tpl], f"sm_{tpl}_{tag}_serial", ns)
+        p = instantiate(TEMPLATES["p" + tpl], f"sm_{tpl}_{tag}_parallel",
+                        dict(inner=s, row_chunk=row_chunk), parallel=True)
+        out.append((s, p))
+    return tuple(out)
