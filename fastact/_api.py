@@ -742,6 +742,91 @@ def _split_single(flat):
     return parts
 
 
+def _prelu_forward(T, n, outer, C, inner, src, wT, dst):
+    """Run PReLU's forward kernel: flat src, dst of n elements."""
+    k = _kernels.prelu(T)
+    kind, shape2 = _prelu_2d(outer, C, inner)
+    if shape2 is None:
+        for (lo, hi, view), (_, _, oview) in zip(_split_single(src), _split_single(dst)):
+            run(*k["fwd_rows"], hi - lo, view, wT, oview)
+    else:
+        run(*k[f"fwd_{kind}"], n, src.reshape(shape2), wT, dst.reshape(shape2))
+
+
+def _prelu_backward(T, n, outer, C, inner, g, x, wT, dst):
+    """Run PReLU's backward kernel on flat g, x, dst; returns the weight
+    gradient's sums (float64, one per weight)."""
+    k = _kernels.prelu(T)
+    kind, shape2 = _prelu_2d(outer, C, inner)
+    if shape2 is None:
+        parts = []
+        for (lo, hi, gv), (_, _, xv), (_, _, ov) in zip(*(_split_single(a) for a in (g, x, dst))):
+            part = np.empty(gv.shape[0], np.float64)
+            run(*k["bwd_rows"], hi - lo, gv, xv, wT, ov, part)
+            parts.append(part)
+        return np.concatenate(parts).sum()
+    if kind == "rows":
+        part = np.empty(shape2[0], np.float64)
+        run(*k["bwd_rows"], n, g.reshape(shape2), x.reshape(shape2), wT, dst.reshape(shape2), part)
+        return part.reshape(outer, C).sum(axis=0)
+    nb = -(-outer // _kernels.PRELU_BLOCK)
+    part = np.empty((nb, C), np.float64)
+    run(*k["bwd_cols"], n, g.reshape(shape2), x.reshape(shape2), wT, dst.reshape(shape2), part)
+    return part.sum(axis=0)
+
+
+def _prelu_fast(x, weight, axis):
+    """(outer, C, inner) when x and weight take PReLU's fast path: C-contiguous
+    float32/float64 x of 2 or more dimensions, a C-contiguous weight of x's
+    dtype with one entry per channel of axis 1, finite; else None."""
+    if type(x) is not np.ndarray or type(weight) is not np.ndarray or axis != 1 or type(axis) is not int:
+        return None
+    d = x.dtype
+    if (d is not _F32 and d is not _F64) or weight.dtype is not d or x.ndim < 2 or weight.ndim != 1:
+        return None
+    C = x.shape[1]
+    if weight.shape[0] != C or C < 2 or not x.size or not x.flags.c_contiguous or not weight.flags.c_contiguous:
+        return None
+    if not _kernels.all_finite(weight):
+        return None  # the general path says what is wrong
+    outer = x.shape[0]
+    return outer, C, x.size // (outer * C)
+
+
+class _PreluEntry:
+    """Direct entry points of PReLU's serial kernels for the dense-layer case,
+    (N, C) C-contiguous x with one weight per column, as _Kernel's for the
+    elementwise functions; off while a config() block is active."""
+
+    __slots__ = ("f32", "f64", "t", "_t")
+
+    def __init__(self):
+        self.f32 = self.f64 = None
+        self.t = self._t = _jit.PARALLEL_THRESHOLD
+        _jit.register_fast_path(self)
+
+    def suspend(self):
+        self.t = 0
+
+    def resume(self):
+        self.t = self._t
+
+    def enable(self, T):
+        """(forward entry, backward entry, all_finite entry) for dtype T."""
+        a1, a2 = (numba.types.Array(numba.from_dtype(np.dtype(T)), nd, "C") for nd in (1, 2))
+        k = _kernels.prelu(T)
+        part = numba.types.Array(numba.float64, 2, "C")
+        entries = (k["fwd_cols"][0].compile((a2, a1, a2)), k["bwd_cols"][0].compile((a2, a2, a1, a2, part)),
+                   _kernels.all_finite.compile((a1,)))
+        if T is np.float32:
+            self.f32 = entries
+        else:
+            self.f64 = entries
+
+
+_prelu_entry = _PreluEntry()
+
+
 def prelu(x, weight, /, *, axis=1, out=None):
     """Parametric ReLU: x for x > 0, weight[c] * x for x <= 0.
 
@@ -749,6 +834,24 @@ def prelu(x, weight, /, *, axis=1, out=None):
     convention: channel axis 1; a 1-D input has no channel axis and takes a
     single weight).
     """
+    if out is None and type(x) is np.ndarray and type(weight) is np.ndarray and x.ndim == 2:
+        d = x.dtype
+        e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
+        if e is not None and weight.dtype is d and axis == 1 and type(axis) is int and weight.ndim == 1 \
+                and weight.shape[0] == x.shape[1] and x.size < _prelu_entry.t and x.flags.c_contiguous \
+                and weight.flags.c_contiguous and e[2](weight):
+            r = np.empty(x.shape, d)
+            e[0](x, weight, r)
+            return r
+    if out is None:
+        layout = _prelu_fast(x, weight, axis)
+        if layout is not None:
+            T = _DTYPES[x.dtype][0]
+            res = np.empty(x.shape, x.dtype)
+            _prelu_forward(T, x.size, *layout, x.reshape(-1), weight, res.reshape(-1))
+            if (_prelu_entry.f32 if T is np.float32 else _prelu_entry.f64) is None:
+                _prelu_entry.enable(T)
+            return res
     fname = "prelu"
     arr = _asarray(x, fname)
     T, rdt = _dtypes(arr.dtype, fname)
@@ -761,13 +864,7 @@ def prelu(x, weight, /, *, axis=1, out=None):
         and not _aliased(arr, res)
     src = arr.reshape(-1) if direct else np.ascontiguousarray(arr, dtype=T).reshape(-1)
     dst = res.reshape(-1) if direct else np.empty(arr.size, T)
-    k = _kernels.prelu(T)
-    kind, shape2 = _prelu_2d(outer, C, inner)
-    if shape2 is None:
-        for (lo, hi, view), (_, _, oview) in zip(_split_single(src), _split_single(dst)):
-            run(*k["fwd_rows"], hi - lo, view, wT, oview)
-    else:
-        run(*k[f"fwd_{kind}"], arr.size, src.reshape(shape2), wT, dst.reshape(shape2))
+    _prelu_forward(T, arr.size, outer, C, inner, src, wT, dst)
     if not direct:
         res[...] = dst.reshape(arr.shape)
     return _finish(res, out)
@@ -777,6 +874,23 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
     """(grad_x, grad_weight) of prelu.  grad_weight has weight's shape and sums
     x * grad over x <= 0 and over every axis but the channel axis (in float64,
     rounded once).  out: an array for grad_x, or a tuple (grad_x, grad_weight)."""
+    if out is None and type(grad) is np.ndarray and type(x) is np.ndarray and grad.dtype is x.dtype \
+            and grad.shape == x.shape and grad.flags.c_contiguous:
+        d = x.dtype
+        e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
+        if e is not None and x.ndim == 2 and type(weight) is np.ndarray and weight.dtype is d and axis == 1 \
+                and type(axis) is int and weight.ndim == 1 and weight.shape[0] == x.shape[1] \
+                and x.size < _prelu_entry.t and x.flags.c_contiguous and weight.flags.c_contiguous and e[2](weight):
+            r = np.empty(x.shape, d)
+            part = np.empty((-(-x.shape[0] // _kernels.PRELU_BLOCK), x.shape[1]), np.float64)
+            e[1](grad, x, weight, r, part)
+            return r, part.sum(axis=0).astype(d)
+        layout = _prelu_fast(x, weight, axis)
+        if layout is not None:
+            res = np.empty(x.shape, x.dtype)
+            total = _prelu_backward(_DTYPES[x.dtype][0], x.size, *layout, grad.reshape(-1), x.reshape(-1),
+                                    weight, res.reshape(-1))
+            return res, total.astype(x.dtype)
     fname = "prelu_backward"
     xa = _asarray(x, fname)
     g = _asarray(grad, fname, "grad")
@@ -810,24 +924,7 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
         srcs.append(np.ascontiguousarray(a, dtype=T).reshape(-1))
     direct = res.flags.c_contiguous and res.dtype == T
     dst = res.reshape(-1) if direct else np.empty(xa.size, T)
-    k = _kernels.prelu(T)
-    kind, shape2 = _prelu_2d(outer, C, inner)
-    if shape2 is None:
-        parts = []
-        for (lo, hi, gv), (_, _, xv), (_, _, ov) in zip(*(_split_single(a) for a in (*srcs, dst))):
-            part = np.empty(gv.shape[0], np.float64)
-            run(*k["bwd_rows"], hi - lo, gv, xv, wT, ov, part)
-            parts.append(part)
-        total = np.concatenate(parts).sum()
-    elif kind == "rows":
-        part = np.empty(shape2[0], np.float64)
-        run(*k["bwd_rows"], xa.size, srcs[0].reshape(shape2), srcs[1].reshape(shape2), wT, dst.reshape(shape2), part)
-        total = part.reshape(outer, C).sum(axis=0)
-    else:
-        nb = -(-outer // _kernels.PRELU_BLOCK)
-        part = np.empty((nb, C), np.float64)
-        run(*k["bwd_cols"], xa.size, srcs[0].reshape(shape2), srcs[1].reshape(shape2), wT, dst.reshape(shape2), part)
-        total = part.sum(axis=0)
+    total = _prelu_backward(T, xa.size, outer, C, inner, srcs[0], srcs[1], wT, dst)
     if not direct:
         res[...] = dst.reshape(xa.shape)
     gw[...] = np.reshape(total, gw_shape)

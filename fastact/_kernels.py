@@ -203,6 +203,23 @@ def _int_range():
 int_range = _int_range()
 
 
+def _all_finite():
+    from numba import njit
+
+    @njit(nogil=True, cache=True, error_model="numpy")
+    def all_finite(a):
+        """Whether every element of a 1-D float array is finite."""
+        ok = True
+        for v in a:
+            ok &= abs(v) < np.inf
+        return ok
+
+    return all_finite
+
+
+all_finite = _all_finite()
+
+
 def _common(T):
     M = MATH[T]
     ACC = np.float64  # sums of reductions are carried in float64
