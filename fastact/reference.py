@@ -326,10 +326,12 @@ def hardswish(x):
 
 
 def hardswish_backward(grad, x):
-    """0 for x <= -3, 1 for x >= 3, x / 3 + 1/2 between (PyTorch's values at +-3)."""
+    """0 for x <= -3, 1 for x >= 3, (2x + 3) / 6 = x / 3 + 1/2 between
+    (PyTorch's values at +-3).  Written (2x + 3) / 6: x / 3 + 1/2 cancels
+    near the zero at x = -1.5, even in long double."""
     grad, x = np.broadcast_arrays(_arr(grad), _arr(x))
     T = x.dtype.type
-    mid = grad * (x / T(3) + T(0.5))
+    mid = grad * ((x + x + T(3)) / T(6))
     return np.where(x <= -3, np.zeros_like(grad), np.where(x < 3, mid, grad))
 
 
