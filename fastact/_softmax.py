@@ -336,12 +336,14 @@ def _templates():
             hi = T(st)
             lo = T(st - np.float64(hi)) if fabs(hi) < INF else ZERO
             thr = T(a * FAST_MARGIN)
+            # (a loop of its own: counting in the loop that stores would keep
+            # LLVM from vectorizing it)
             bad = 0
             for i in range(n):
-                d = g[i] - hi
-                out[i] = SGN * (y[i] * (d - lo))
-                bad += 1 if fabs(d) < thr else 0
+                bad += 1 if fabs(g[i] - hi) < thr else 0
             if bad == 0:
+                for i in range(n):
+                    out[i] = SGN * (y[i] * ((g[i] - hi) - lo))
                 return
         dh, dl = dd_dot(g, y, acc)
         dl = dl if abs(dh) < np.inf else 0.0
