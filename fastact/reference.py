@@ -485,3 +485,46 @@ def gelu_backward(grad, x, approximate="none"):
             d = (cdf + x.astype(W) * pdf).astype(x.dtype)
     with np.errstate(invalid="ignore"):
         return grad * _limits(x, d, 0, 1)
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the two halves of x along axis."""
+    a, b = np.split(_arr(x), 2, axis=axis)
+    return a * _sig(b).astype(a.dtype)
+
+
+def glu_backward(grad, x, axis=-1):
+    """d/da = sigmoid(b) grad, d/db = a sigmoid(b) (1 - sigmoid(b)) grad."""
+    a, b = np.split(_arr(x), 2, axis=axis)
+    grad = _arr(grad)
+    s = _sig(b).astype(a.dtype)
+    oms = _sig(-b).astype(a.dtype)
+    return np.concatenate([grad * s, grad * a * s * oms], axis=axis)
+
+
+def _along(bias, ndim, axis):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return _arr(bias).reshape(shape)
+
+
+def bias_act(x, bias, activation, axis=-1, **params):
+    """The composition activation(x + bias), bias broadcast along axis."""
+    x = _arr(x)
+    z = x + _along(bias, x.ndim, axis).astype(x.dtype)
+    return globals()[activation](z, **params)
+
+
+def bias_act_backward(grad, x, bias, activation, axis=-1, **params):
+    """(grad_x, grad_bias): activation's backward at z = x + bias, and its sum
+    over every axis but axis."""
+    from ._registry import ACTIVATIONS
+
+    x = _arr(x)
+    z = x + _along(bias, x.ndim, axis).astype(x.dtype)
+    v = z if ACTIVATIONS[activation].backward_uses == "x" else globals()[activation](z, **params)
+    gx = globals()[activation + "_backward"](grad, v, **params)
+    ax = axis % x.ndim
+    gb = np.sum(np.asarray(gx, np.float64) if x.dtype != np.longdouble else gx,
+                axis=tuple(i for i in range(x.ndim) if i != ax))
+    return gx, gb
