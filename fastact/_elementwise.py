@@ -343,3 +343,144 @@ def product(T, M):
         return g * s
 
     return forward, backward
+
+
+# --- GELU ----------------------------------------------------------------------
+
+
+def _inline(*fns):
+    """Mark scalar definitions for Numba to inline into their loops (see
+    _kernels.scalar_jit)."""
+    for f in fns:
+        f.inline = True
+    return fns
+
+# the tanh approximation's constants, as float64 numbers (PyTorch's values):
+# sqrt(2 / pi) and 0.044715
+GELU_TANH_K = 0.7978845608028654
+GELU_TANH_A = 0.044715
+
+
+def gelu(T, M):
+    """x Phi(x), Phi the standard normal CDF.
+
+    With u = |x| and e = exp(-u**2 / 2), Phi(-u) = e S(u) and
+    gelu'(-u) = -e D(u), D(u) = u / sqrt(2 pi) - S(u): S and D are fitted
+    piecewise in _math (in the tail as u S(u) and D(u) / u), e is computed
+    from the exact square of u.  So gelu(x) = x e S(-x) for x < 0 and
+    x - x e S(x) for x > 0, relative accuracy down to the subnormal range.
+    e is carried scaled by 2**64; a subnormal result is rounded once."""
+    zero, one, half = T(0), T(1), T(0.5)
+    unscale = M.UNSCALE
+    fabs, clamp = M.fabs, M.clamp
+    pieces, slope_pieces, exp_sq = M.ncdf_pieces, M.ncdf_slope_pieces, M.exp_sq_scaled
+    # beyond umax, gelu(-u) and gelu'(-u) are 0 even in the subnormal range
+    umax = T(16.0) if T is np.float32 else T(40.0)
+    # beyond far, the backward's result may be subnormal: rounded once, at the end
+    far = T(9.0) if T is np.float32 else T(30.0)
+
+    def forward(x):
+        u = clamp(fabs(x), zero, umax)
+        r, tail = pieces(u)  # S(u), or u S(u) in the tail
+        e = exp_sq(u, half)
+        neg = x <= zero
+        # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
+        m = (-one if neg else one) if tail else x
+        y = (m * (e * r)) * unscale
+        return y if neg else x - y
+
+    def backward(g, x):
+        u = clamp(fabs(x), zero, umax)
+        r, tail = slope_pieces(u)  # D(u), or D(u) / u in the tail
+        e = exp_sq(u, half)
+        z = e * r
+        z = z * u if tail else z  # e D(u), scaled
+        if x < zero:
+            return (g * -z) * unscale if x < -far else g * -(z * unscale)
+        v = g * (one + z * unscale)
+        return v if x == x else x  # NaN x: x itself, as in gelu_tanh's backward
+
+    return _inline(forward, backward)
+
+
+def gelu_tanh(T, M):
+    """PyTorch's approximate='tanh': x (1 + tanh(s)) / 2 = x sigmoid(2 s),
+    s = K (x + A x**3).
+
+    2 s is computed as an unevaluated sum of two T numbers (products split
+    with fma, the constants in two parts): in the tail exp(2 s) is tiny and
+    its relative error is the absolute error of 2 s, which reaches 700 in
+    float64.  sigmoid from e = exp(-|2 s|), scaled by 2**64 for x < 0, so
+    that tiny results keep their precision."""
+    zero, one, two, three = T(0), T(1), T(2), T(3)
+    unscale, scale = M.UNSCALE, M.SCALE
+    fabs, clamp, fma, exp_scaled2 = M.fabs, M.clamp, M.fma, M.exp_scaled2
+    k2_hi = T(2 * GELU_TANH_K)
+    k2_lo = T(2 * GELU_TANH_K - float(k2_hi))
+    a_hi = T(GELU_TANH_A)
+    a_lo = T(GELU_TANH_A - float(a_hi))
+    k = T(GELU_TANH_K)
+    a3 = T(3 * GELU_TANH_A)
+    # beyond xmax the results are x or 0 (gelu'(x) 1 or 0); clamping keeps x**3 finite
+    xmax = T(32.0) if T is np.float32 else T(64.0)
+    far = T(-8.0) if T is np.float32 else T(-18.0)
+
+    @_helper
+    def two_s(x):
+        """2 s = h + l for a clamped x."""
+        x2 = x * x
+        x2l = fma(x, x, -x2)
+        x3 = x2 * x
+        x3l = fma(x2, x, -x3) + x2l * x
+        th = a_hi * x3
+        tl = fma(a_hi, x3, -th) + (a_hi * x3l + a_lo * x3)
+        p = x + th
+        bp = p - x
+        pl = ((x - (p - bp)) + (th - bp)) + tl
+        h = k2_hi * p
+        lo = fma(k2_hi, p, -h) + (k2_hi * pl + k2_lo * p)
+        return h, lo
+
+    @_helper
+    def sig_parts(x):
+        """(e * 2**64, 1 + e, h) with e = exp(-|2 s|)."""
+        h, lo = two_s(clamp(x, -xmax, xmax))
+        eb = exp_scaled2(-fabs(h), lo if h < zero else -lo)
+        return eb, one + eb * unscale, h
+
+    def forward(x):
+        eb, d, h = sig_parts(x)
+        xc = clamp(x, -xmax, xmax)  # -inf: the limit 0, not -inf * 0
+        return x / d if h >= zero else ((xc * eb) / d) * unscale
+
+    # The backward's terms cancel (1 + q, q near -1.5 for x near -1.6): past
+    # the exp, float32 data is computed in float64 (in float32 the roundings of
+    # q add up to about 6 ulp there), as mish's backward does.
+    WIDE = T is np.float32
+    W = np.float64 if WIDE else T
+    w_one, w_two, w_scale, w_unscale = W(1), W(2), W(2.0 ** 64), W(2.0 ** -64)
+    w_k, w_a3, w_xmax = W(GELU_TANH_K), W(3 * GELU_TANH_A), W(xmax)
+
+    def backward(g, x):
+        # sigmoid(2s) (1 + 2 x (1 - sigmoid(2s)) K (1 + 3 A x**2)); sigmoid(2s)
+        # and 1 - sigmoid(2s) each from e = exp(-|2 s|) without cancellation
+        eb, _, h = sig_parts(x)
+        ew = W(eb)
+        d = w_one + ew * w_unscale
+        xc = W(x)
+        xc = w_xmax if xc > w_xmax else (-w_xmax if xc < -w_xmax else xc)
+        pos = h >= zero
+        sb = (w_scale if pos else ew) / d  # sigmoid(2 s), scaled
+        oms = (ew * w_unscale if pos else w_one) / d  # 1 - sigmoid(2 s)
+        q = (w_two * xc) * oms * (w_k * (w_one + w_a3 * (xc * xc)))
+        w = sb * (w_one + q)
+        if WIDE:
+            v = T((W(g) * w) * w_unscale)
+        else:
+            v = (g * w) * unscale if x < far else g * (w * unscale)
+        # a NaN x gives x itself: with grad NaN too, which NaN a product
+        # returns depends on the operand order the compiler picks, which may
+        # differ between the vector loop and its scalar remainder
+        return v if x == x else x
+
+    return _inline(forward, backward)

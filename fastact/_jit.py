@@ -62,7 +62,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # The sources that compiled kernels depend on.
-KERNEL_SOURCES = ("_math.py", "_elementwise.py", "_kernels.py", "_softmax.py", "_jit.py")
+KERNEL_SOURCES = ("_math.py", "_erf_data.py", "_elementwise.py", "_kernels.py", "_softmax.py", "_fused.py",
+                  "_jit.py")
 
 
 @functools.cache

@@ -241,8 +241,8 @@ def elementwise(name, T):
     fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
     nparams = fwd.__code__.co_argcount - 1
     suffix = "" if nparams else "_0"
-    fwd = njit(nogil=True, error_model="numpy")(fwd)
-    bwd = njit(nogil=True, error_model="numpy")(bwd)
+    fwd = scalar_jit(fwd)
+    bwd = scalar_jit(bwd)
     base = f"{name}_{_tag(T)}"
     out = []
     for direction, fn, arity in (("forward", fwd, 1), ("backward", bwd, 2)):
@@ -253,10 +253,21 @@ def elementwise(name, T):
     return tuple(out)
 
 
+def scalar_jit(fn):
+    """A scalar definition of _elementwise, jitted.  Those marked
+    ``inline = True`` (too big for LLVM's inlining budget: a call left in the
+    loop would stop it from vectorizing) are inlined by Numba itself."""
+    from numba import njit
+
+    extra = {"inline": "always"} if getattr(fn, "inline", False) else {}
+    return njit(nogil=True, error_model="numpy", **extra)(fn)
+
+
 def _transcendental(T):
     M = MATH[T]
     return {f for f in (M.exp, M.exp_scaled, M.expm1, M.log1p, M.tanh, getattr(M, "erf", None),
-                        getattr(M, "erfc", None)) if f is not None}
+                        getattr(M, "erfc", None), getattr(M, "exp_scaled2", None),
+                        getattr(M, "exp_sq_scaled", None)) if f is not None}
 
 
 def _calls_any(fn, targets, depth=0):

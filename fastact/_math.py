@@ -11,7 +11,8 @@ of that dtype: a bare Python float in float32 code would promote it to float64.
 
 Accuracy (worst case over the whole range, measured by the test suite against
 mpmath / long double): exp and expm1 about 1 ulp, log1p about 1 ulp, tanh about
-2 ulp.  NaN propagates; +-inf, overflow, underflow and subnormal results follow
+2 ulp, erf and erfc about 2 ulp (erfc relative to its value, down to the
+subnormal range).  NaN propagates; +-inf, overflow, underflow and subnormal results follow
 C99 (exp(-inf) = 0, expm1(-inf) = -1, log1p(-1) = -inf, log1p(x < -1) = NaN).
 
 No fast-math flags are used here: the range reductions rely on the exact
@@ -47,6 +48,10 @@ _LOG_P = {
 
 # Not cached on disk: these are closures (their callers are cached, with them inlined).
 _JIT = dict(nogil=True, error_model="numpy")
+# The error function family's parts are inlined by Numba itself: together
+# they exceed LLVM's inlining budget, and a call left in a loop stops it from
+# vectorizing.
+_JIT_INLINE = dict(_JIT, inline="always")
 
 # ---------------------------------------------------------------------------
 # LLVM intrinsics (typed for float32 and float64 only)
@@ -253,6 +258,20 @@ def _build(T):
         e = scale2(em1 + one, n + scale_bits)
         return zero if x < neg_lo else e
 
+    @njit(**_JIT_INLINE)
+    def exp_scaled2(x, xlo):
+        """exp(x + xlo) * 2**SCALE_BITS for a tiny correction xlo (|xlo| below
+        an ulp of x), added to the reduced argument: no rounding of x + xlo."""
+        xc = clamp(x, scaled_lo, exp_hi)
+        n = rint(xc * log2e)
+        n = n if n == n else zero
+        r = fma(-n, ln2_hi, xc)
+        r = fma(-n, ln2_lo, r) + xlo
+        em1 = fma(r * r, poly_q(r), r)
+        n = n + scale_bits
+        n1 = floor(n * half)
+        return scale2(scale2(em1 + one, n1), n - n1)
+
     @njit(**_JIT)
     def expm1(x):
         xc = clamp(x, m1_lo, exp_hi)
@@ -304,10 +323,13 @@ def _build(T):
         return copysign(e / (e + two), x)
 
     exp_dd, exp_dd_reduce, exp_dd_finish = _build_exp_dd(clamp) if not is32 else (None,) * 3
+    erf_family = _build_erf(T, exp_scaled2, clamp)
 
     return SimpleNamespace(
-        T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish, exp_neg_scaled=exp_neg_scaled, exp_scaled=exp_scaled, SCALE=T(2.0 ** 64), UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
-        fabs=fabs, maxnum=maxnum, copysign=copysign,
+        T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
+        exp_neg_scaled=exp_neg_scaled, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** 64),
+        UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        fabs=fabs, maxnum=maxnum, copysign=copysign, **erf_family,
     )
 
 
@@ -389,6 +411,114 @@ def _build_exp_dd(clamp):
         return exp_dd_finish(n, r, rl)
 
     return exp_dd, exp_dd_reduce, exp_dd_finish
+
+
+# ---------------------------------------------------------------------------
+# The error function family
+
+
+def _piecewise(T, fit):
+    """An njit function pieces(a) -> (p, tail) for a >= 0 (NaN allowed).
+
+    fit (from _erf_data) has breaks b1 < ... < bk: on [0, b1), ..., [b(k-1), bk)
+    p is a polynomial in a - centre, from bk on (tail = True) a polynomial in
+    w - centre with w = fit's WSCALE / a**2.  The coefficients of the piece
+    that a falls in are picked by selects (no branch, no table lookup), so a
+    loop over it vectorizes.  Generated as straight-line source."""
+    breaks = [T(b) for b in fit["breaks"]]
+    coeffs = [[T(c) for c in cs] for cs in fit["coeffs"]]
+    centres = [T(c) for c in fit["centres"]]
+    k = len(breaks)
+    n = len(coeffs[0])
+    assert all(len(cs) == n for cs in coeffs) and len(coeffs) == k + 1
+    ns = {"fma": fma, "WSCALE": T(fit["wscale"]), "BTAIL": breaks[-1]}
+    for i, b in enumerate(breaks):
+        ns[f"B{i}"] = b
+    for p in range(k + 1):
+        ns[f"C{p}"] = centres[p]
+        for j in range(n):
+            ns[f"A{p}_{j}"] = coeffs[p][j]
+
+    def sel(fmt):
+        e = fmt.format(0)
+        for i in range(k):
+            e = f"({fmt.format(i + 1)} if m{i} else {e})"
+        return e
+
+    lines = ["def pieces(a):"]
+    lines += [f"    m{i} = a >= B{i}" for i in range(k)]
+    # w only matters in the tail; a is at least the tail's start there
+    lines.append(f"    t = a if m{k - 1} else BTAIL")
+    lines.append(f"    v = ((WSCALE / (t * t)) if m{k - 1} else a) - {sel('C{}')}")
+    lines.append(f"    acc = {sel('A{}_' + str(n - 1))}")
+    for j in range(n - 2, -1, -1):
+        lines.append(f"    acc = fma(acc, v, {sel('A{}_' + str(j))})")
+    lines.append(f"    return acc, m{k - 1}")
+    exec(compile("\n".join(lines) + "\n", f"<fastact._math.pieces_{id(fit)}>", "exec"), ns)
+    return njit(**_JIT_INLINE)(ns["pieces"])
+
+
+def _build_erf(T, exp_scaled2, clamp):
+    """erf, erfc and the parts of the normal distribution's tail that gelu
+    uses, for dtype T.
+
+    For a >= 0, erfc(a) = exp(-a**2) R(a) and Phi(-u) = exp(-u**2 / 2) S(u)
+    (Phi the standard normal CDF), with R and S smooth and slowly varying,
+    fitted piecewise (tools/fit_polynomials.py --erf).  The exponential is
+    computed from a**2 = h + l split exactly with an fma, l added to the
+    reduced argument of exp(-h), so that the low bits of a**2 (which matter:
+    a**2 is up to 800) are not lost,
+    and carried scaled by 2**64 so that subnormal results are rounded once.
+    Near 0, erf(z) = z E(z**2).  All in T: float32 stays float32."""
+    from ._erf_data import ERF_FITS
+
+    fits = ERF_FITS["float32" if T == np.float32 else "float64"]
+    one, two, zero, half = T(1), T(2), T(0), T(0.5)
+    unscale = T(2.0 ** -64)
+    is32 = T == np.float32
+    # beyond these the results are 0 (or 2, 1) even in the subnormal range;
+    # clamping keeps a**2 finite
+    erfc_max = T(11.0) if is32 else T(28.0)
+    erf_hi = T(fits["E"]["hi"])
+    r_pieces = _piecewise(T, dict(fits["R"], wscale=1.0))
+    s_pieces = _piecewise(T, dict(fits["S"], wscale=2.0))
+    d_pieces = _piecewise(T, dict(fits["D"], wscale=2.0))
+    # erf(z) = z + z (E(z**2) - 1): the leading 1 exact, its term's rounding
+    # is then relative to E - 1 (about 0.13)
+    e_coeffs = list(fits["E"]["coeffs"])
+    e_coeffs[0] -= 1.0
+    poly_e = _horner(tuple(T(c) for c in e_coeffs))
+
+    @njit(**_JIT_INLINE)
+    def exp_sq_scaled(a, k):
+        """exp(-k a**2) * 2**64 for finite a, k a power of two: a**2 = h + l
+        exactly, exp(-k h - k l) with k l added after the range reduction."""
+        h = a * a
+        lo = fma(a, a, -h)
+        return exp_scaled2(-(h * k), -(lo * k))
+
+    @njit(**_JIT_INLINE)
+    def erfc_abs_scaled(a):
+        """erfc(a) * 2**64 for a = |z| (NaN stays NaN)."""
+        a = clamp(a, zero, erfc_max)
+        p, tail = r_pieces(a)
+        e = exp_sq_scaled(a, one)
+        return (e * p) / (a if tail else one)
+
+    @njit(**_JIT)
+    def erfc(z):
+        q = erfc_abs_scaled(fabs(z)) * unscale
+        return q if z >= zero else two - q
+
+    @njit(**_JIT)
+    def erf(z):
+        a = fabs(z)
+        small = fma(z, poly_e(z * z), z)
+        big = copysign(one - erfc_abs_scaled(a) * unscale, z)
+        return small if a < erf_hi else big
+
+    return dict(erf=erf, erfc=erfc, exp_sq_scaled=exp_sq_scaled, ncdf_pieces=s_pieces,
+                ncdf_slope_pieces=d_pieces)
 
 
 MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

@@ -222,5 +222,23 @@ _LIST += [
     ),
 ]
 
+_LIST += [
+    Activation(
+        "gelu", "elementwise", "Gaussian error linear unit (Hendrycks & Gimpel 2016).",
+        formula="gelu(x) = x Phi(x) = x/2 erfc(-x/sqrt(2)), Phi the standard normal CDF; "
+                "approximate='tanh': x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
+        derivative="gelu'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi); "
+                   "approximate='tanh': sigma(2s) (1 + 2 x (1 - sigma(2s)) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), "
+                   "s = sqrt(2/pi) (x + 0.044715 x^3), sigma(2s) = (1 + tanh(s)) / 2",
+        params={"approximate": "none"}, variants={"approximate": {"none": "gelu", "tanh": "gelu_tanh"}},
+        test_params=({"approximate": "tanh"},), torch="F.gelu(x, approximate=approximate)",
+        grad_zeros=(-0.7517915246935645, -0.7524614220710162),
+        notes="The default is the exact form, as in PyTorch (JAX's jax.nn.gelu defaults to the tanh form). "
+              "The exact form uses a vectorized erfc: gelu(-30) is -1.5e-197, not 0. "
+              "The derivative has a zero near x = -0.752 (relative error grows there). "
+              "The tanh form's constants are the float64 numbers sqrt(2/pi) = 0.7978845608028654 and 0.044715.",
+    ),
+]
+
 ACTIVATIONS = {a.name: a for a in _LIST}
 ELEMENTWISE = [a.name for a in _LIST if a.kind == "elementwise"]

@@ -396,3 +396,155 @@ def softmax_cross_entropy_backward(grad, logits, labels, axis=-1, reduction="mea
     elif reduction == "mean":
         g = g / labels.size
     return np.moveaxis(g * (p - onehot), -1, axis)
+
+
+# --- GELU -----------------------------------------------------------------------
+#
+# NumPy has no erf, so Phi (the standard normal CDF) is written here from two
+# classical expansions of erfcx(z) = exp(z^2) erfc(z), in the dtype given (long
+# double included):
+#   z < 1:  erfcx(z) = exp(z^2) - 2/sqrt(pi) z sum_n (2 z^2)^n / (1 3 5 ... (2n+1))
+#   z >= 1: Laplace's continued fraction
+#           erfcx(z) = 1/sqrt(pi) 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
+# and Phi(-u) = exp(-u^2/2) erfcx(u/sqrt(2)) / 2, with exp(-u^2/2) computed
+# from an exact split of u^2 (u = hi + lo, Veltkamp): u^2 reaches 1500, and a
+# rounded u^2 would lose the low bits that the tiny tail values depend on.
+
+_SERIES_TERMS = 60
+_CF_TERMS = 500
+
+
+def _pi(T):
+    return 4 * np.arctan(T(1))
+
+
+def _exp_half_square(u):
+    """exp(-u^2 / 2) for u >= 0 (finite), without rounding u^2."""
+    T = u.dtype.type
+    bits = np.finfo(u.dtype).nmant + 1
+    # beyond umax exp(-u^2/2) is 0 in T: keeps exp(-(hi lo + lo^2/2)) near 1
+    umax = np.sqrt(-2 * np.log(T(np.finfo(u.dtype).smallest_subnormal))) + 1
+    u = np.minimum(u, umax)
+    c = u * T(2 ** ((bits + 1) // 2) + 1)
+    hi = c - (c - u)
+    lo = u - hi
+    return np.exp(-(hi * hi) / 2) * np.exp(-(hi * lo + lo * lo / 2))
+
+
+def _erfcx(z):
+    """exp(z^2) erfc(z) for z >= 0."""
+    T = z.dtype.type
+    zs = np.minimum(z, T(1))
+    term = zs
+    total = zs
+    for n in range(1, _SERIES_TERMS):
+        term = term * (2 * zs * zs) / T(2 * n + 1)
+        total = total + term
+    series = np.exp(zs * zs) - 2 / np.sqrt(_pi(T)) * total
+    zc = np.maximum(z, T(1))
+    t = zc
+    for k in range(_CF_TERMS, 0, -1):
+        t = zc + T(k) / 2 / t
+    cf = 1 / (np.sqrt(_pi(T)) * t)
+    return np.where(z < 1, series, cf)
+
+
+def _ncdf_parts(x):
+    """(Phi(x), phi(x)) of the standard normal distribution."""
+    T = x.dtype.type
+    u = np.abs(x)
+    u = np.where(np.isnan(u), T(0), u)
+    e = _exp_half_square(u)
+    tail = e * _erfcx(u / np.sqrt(T(2))) / 2  # Phi(-u)
+    cdf = np.where(x < 0, tail, 1 - tail)
+    return np.where(np.isnan(x), x, cdf), e / np.sqrt(2 * _pi(T))
+
+
+# The tanh form's constants (PyTorch's), as float64 numbers.
+GELU_TANH_K = 0.7978845608028654  # sqrt(2 / pi)
+GELU_TANH_A = 0.044715
+
+
+def _gelu_tanh_sig(x):
+    """sigma(2 s) = (1 + tanh(s)) / 2, s = K (x + A x^3): the exp form does not
+    cancel for x < 0 (1 + tanh(s) does)."""
+    T = x.dtype.type
+    xc = np.clip(x, T(-1e4), T(1e4))  # beyond, sigma(2 s) is 0 or 1 and x^3 stays finite
+    s = T(GELU_TANH_K) * (xc + T(GELU_TANH_A) * xc * xc * xc)
+    return _sig(2 * s), xc
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x) = x/2 erfc(-x/sqrt(2)); approximate="tanh":
+    x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x sigma(2 s)."""
+    x = _arr(x)
+    if approximate == "tanh":
+        sig, _ = _gelu_tanh_sig(x)
+        with np.errstate(invalid="ignore"):
+            return _limits(x, x * sig, 0, np.inf).astype(x.dtype)
+    cdf, _ = _ncdf_parts(x)
+    with np.errstate(invalid="ignore"):
+        return _limits(x, x * cdf, 0, np.inf).astype(x.dtype)
+
+
+def gelu_backward(grad, x, approximate="none"):
+    """Phi(x) + x phi(x); approximate="tanh":
+    sigma(2s) (1 + 2 x (1 - sigma(2s)) K (1 + 3 A x^2)), the derivative of x sigma(2s)."""
+    grad, x = _arr(grad), _arr(x)
+    T = x.dtype.type
+    if approximate == "tanh":
+        sig, xc = _gelu_tanh_sig(x)
+        oms = _sig(-2 * (T(GELU_TANH_K) * (xc + T(GELU_TANH_A) * xc * xc * xc)))
+        d = sig * (1 + 2 * xc * oms * T(GELU_TANH_K) * (1 + 3 * T(GELU_TANH_A) * xc * xc))
+    else:
+        # Phi(x) and x phi(x) cancel near the zero at x = -0.752: evaluated in
+        # long double (at least) and rounded to x's dtype
+        W = np.promote_types(x.dtype, np.longdouble)
+        cdf, pdf = _ncdf_parts(x.astype(W))
+        with np.errstate(invalid="ignore"):
+            d = (cdf + x.astype(W) * pdf).astype(x.dtype)
+    with np.errstate(invalid="ignore"):
+        return grad * _limits(x, d, 0, 1)
+
+
+def glu(x, axis=-1):
+    """a * sigmoid(b), a and b the two halves of x along axis."""
+    a, b = np.split(_arr(x), 2, axis=axis)
+    return a * _sig(b).astype(a.dtype)
+
+
+def glu_backward(grad, x, axis=-1):
+    """d/da = sigmoid(b) grad, d/db = a sigmoid(b) (1 - sigmoid(b)) grad."""
+    a, b = np.split(_arr(x), 2, axis=axis)
+    grad = _arr(grad)
+    s = _sig(b).astype(a.dtype)
+    oms = _sig(-b).astype(a.dtype)
+    return np.concatenate([grad * s, grad * a * s * oms], axis=axis)
+
+
+def _along(bias, ndim, axis):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return _arr(bias).reshape(shape)
+
+
+def bias_act(x, bias, activation, axis=-1, **params):
+    """The composition activation(x + bias), bias broadcast along axis."""
+    x = _arr(x)
+    z = x + _along(bias, x.ndim, axis).astype(x.dtype)
+    return globals()[activation](z, **params)
+
+
+def bias_act_backward(grad, x, bias, activation, axis=-1, **params):
+    """(grad_x, grad_bias): activation's backward at z = x + bias, and its sum
+    over every axis but axis."""
+    from ._registry import ACTIVATIONS
+
+    x = _arr(x)
+    z = x + _along(bias, x.ndim, axis).astype(x.dtype)
+    v = z if ACTIVATIONS[activation].backward_uses == "x" else globals()[activation](z, **params)
+    gx = globals()[activation + "_backward"](grad, v, **params)
+    ax = axis % x.ndim
+    gb = np.sum(np.asarray(gx, np.float64) if x.dtype != np.longdouble else gx,
+                axis=tuple(i for i in range(x.ndim) if i != ax))
+    return gx, gb

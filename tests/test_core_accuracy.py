@@ -17,8 +17,8 @@ from numba import njit
 import fastact as fa
 from fastact._math import MATH
 from fastact.testing import ulp_error
-from util import (F32, F64, FLOATS, FNS_ALL, LD, OPS_ALL, ULP_BOUND, assert_ulp, nan_positions_equal,
-                  no_fp_warnings, params, rule, sweep, values)
+from util import (F32, F64, FLOATS, FNS_ALL, LD, MP_EXACT, OPS_ALL, ULP_BOUND, assert_ulp, mp_exact, mpf_to_ld,
+                  nan_positions_equal, no_fp_warnings, params, rule, sweep, values)
 
 
 # Within this distance of one of an entry's grad_zeros (inputs where the
@@ -129,6 +129,7 @@ LIMITS = {
     "tanh": lambda p: {-np.inf: -1.0, np.inf: 1.0},
     "elu": lambda p: {-np.inf: -p["alpha"], np.inf: np.inf},
     "relu": lambda p: {-np.inf: 0.0, np.inf: np.inf},
+    "gelu": lambda p: {-np.inf: 0.0, np.inf: np.inf},
 }
 
 
@@ -163,6 +164,13 @@ MP_SPOTS = [
     ("elu", {"alpha": 1.0}, -2e-4, lambda x: mpmath.expm1(x)),
     ("elu", {"alpha": 0.5}, -1e-20, lambda x: 0.5 * mpmath.expm1(x)),
     ("elu", {"alpha": 1.0}, -1e-42, lambda x: mpmath.expm1(x)),
+    # gelu's tail: tiny, then subnormal results (float32 from -13, float64 from -37.5)
+    ("gelu", {}, -5.0, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
+    ("gelu", {}, -12.5, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
+    ("gelu", {}, -13.75, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
+    ("gelu", {}, -30.0, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
+    ("gelu", {}, -37.9, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
+    ("gelu", {}, 1e-30, lambda x: x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))),
 ]
 
 
@@ -273,3 +281,77 @@ def test_math_special_cases(fname, dtype):
             assert np.isnan(gi), what
         else:
             assert gi == dtype.type(want) and np.signbit(gi) == np.signbit(dtype.type(want)), what
+
+
+
+# erf and erfc (fastact._math) against mpmath: the sweep of the whole range and
+# a dense grid over the range where they are neither 0, 1 nor 2
+
+def _mp_values(f, x):
+    out = np.empty(x.shape, LD)
+    with mpmath.workprec(160):
+        for i, v in enumerate(x.astype(np.float64)):
+            if np.isnan(v):
+                out[i] = np.nan
+                continue
+            v = max(min(v, 1e4), -1e4)  # mpmath's erfc does not take 1e300; the value is 0 or 2 there
+            out[i] = mpf_to_ld(f(mpmath.mpf(v)))
+    return out
+
+
+# measured worst cases: erf 0.9 / 1.0 ulp, erfc 3.2 / 3.1 ulp (float32 / float64)
+ERF_BOUND = {"erf": 1.5, "erfc": 4.0}
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fname", ["erf", "erfc"])
+def test_math_erf_erfc_against_mpmath(fname, dtype):
+    lim = 11.0 if dtype == F32 else 28.0
+    x = np.concatenate([sweep(dtype), np.linspace(-6, lim, 6001).astype(dtype),
+                        np.geomspace(1e-6, 6, 2001).astype(dtype) * dtype.type(-1)])
+    got = _math(fname, x)
+    exact = _mp_values(getattr(mpmath, fname), x)
+    assert_ulp(got, exact, dtype, ERF_BOUND[fname], (x,), f"MATH[{dtype}].{fname}")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_math_erf_erfc_special_values(dtype):
+    fi = np.finfo(dtype)
+    inf, nan, sub = dtype.type(np.inf), dtype.type(np.nan), dtype.type(fi.smallest_subnormal)
+    x = np.array([inf, -inf, nan, 0.0, -0.0, sub, -sub, fi.max, -fi.max], dtype)
+    erf = _math("erf", x)
+    erfc = _math("erfc", x)
+    np.testing.assert_array_equal(erf[[0, 1, 7, 8]], [1, -1, 1, -1])
+    np.testing.assert_array_equal(erfc[[0, 1, 3, 4, 7, 8]], [0, 2, 1, 1, 0, 2])
+    assert np.isnan(erf[2]) and np.isnan(erfc[2])
+    assert erf[3] == 0 and not np.signbit(erf[3]) and erf[4] == 0 and np.signbit(erf[4])
+    assert erf[5] > 0 and erf[6] < 0  # 2/sqrt(pi) times the smallest subnormal
+    # subnormal results of erfc keep their relative precision down to a few bits
+    z = np.array([9.5, 10.0] if dtype == F32 else [26.6, 27.0], dtype)
+    got = _math("erfc", z)
+    assert np.all(got > 0) and np.all(got < fi.tiny)
+    assert_ulp(got, _mp_values(mpmath.erfc, z), dtype, 1.0, (z,), "erfc subnormal")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_reference_in_long_double_matches_mpmath(approximate):
+    """The reference (the same-dtype oracle of the other tests) is itself
+    accurate: in long double, within a small fraction of a float64 ulp of
+    mpmath for the exact form; the tanh form's tail loses about an ulp in
+    long double (exp(2 s) with |2 s| up to 745), so the accuracy tests use
+    mpmath for gelu (tests/util.py MP_EXACT)."""
+    from fastact import reference as ref
+
+    x = np.concatenate([sweep(F64), np.linspace(-40, 8, 4001)])
+    p = {"approximate": approximate}
+    fwd, der = MP_EXACT["gelu"]
+    for what, got, exact in (
+            ("gelu", ref.gelu(x.astype(LD), approximate), mp_exact(fwd, p, x)),
+            ("gelu_backward", ref.gelu_backward(np.ones(x.size, LD), x.astype(LD), approximate), mp_exact(der, p, x))):
+        bound = 0.01 if approximate == "none" else 2.0
+        near = np.abs(x + 0.752) < 0.5  # the derivative's zero: relative error grows
+        keep = ~near if what == "gelu_backward" else np.ones(x.size, bool)
+        assert_ulp(got[keep].astype(F64), exact[keep], F64, 1e9, (), "")  # same NaN/inf places
+        err = np.abs(got[keep] - exact[keep]) / np.spacing(np.abs(exact[keep].astype(F64))).astype(LD)
+        err = np.where(np.isfinite(exact[keep]) & (exact[keep] != 0), err, 0)
+        assert float(np.nanmax(err)) <= bound, f"reference {what}({approximate}): {float(np.nanmax(err)):.3g} ulp"

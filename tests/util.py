@@ -142,12 +142,23 @@ class Op:
         ct, _ = rule(x.dtype)
         return np.asarray(self.ref_forward(x.astype(ct))).astype(x.dtype)
 
+    def exact_forward(self, x):
+        """The forward in high precision from the same float inputs: the
+        reference in long double, or mpmath for the entries of MP_EXACT."""
+        if self.name in MP_EXACT:
+            return mp_exact(MP_EXACT[self.name][0], self.params, x)
+        return np.asarray(self.ref_forward(np.asarray(x).astype(LD)), dtype=LD)
+
     def exact_backward(self, g, v):
         """The backward in high precision from the SAME float inputs.  The
         softmax family's backward formulas cancel, so they are evaluated in
         mpmath with EXACT_BITS: enough for a sum of float64 products from the
         smallest subnormal to the largest finite value to be exact; the
-        others in long double."""
+        entries of MP_EXACT in mpmath from their formulas; the others in long
+        double."""
+        if self.name in MP_EXACT:
+            g, v = np.broadcast_arrays(np.asarray(g), np.asarray(v))
+            return np.asarray(g, LD) * mp_exact(MP_EXACT[self.name][1], self.params, v)
         if self.kind == "softmax":
             with mpmath.workprec(EXACT_BITS):
                 return from_hp(self.ref_backward(to_hp(g), to_hp(v)))
@@ -221,7 +232,7 @@ class Fn:
         """High-precision value from the same float inputs."""
         if self.backward:
             return self.op.exact_backward(*arrays)
-        return np.asarray(self.op.ref_forward(np.asarray(arrays[0]).astype(LD)), dtype=LD)
+        return self.op.exact_forward(arrays[0])
 
     def accuracy_inputs(self, dtype, rng):
         """List of input tuples covering the whole range of dtype."""
@@ -582,3 +593,78 @@ def from_hp(a):
         else:
             out[idx] = LD(hi)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Exact values from mpmath formulas, for the entries whose tails long double
+# cannot evaluate from the reference: gelu's tanh form in float64 has
+# exp(2 s) with |2 s| up to 745, whose relative error is the absolute error
+# of 2 s (a few ulp of long double times 745 is about an ulp of float64).
+# The reference itself is checked against these in test_gelu.py.
+
+MP_BITS = 160
+
+
+def _gelu_none(x):
+    return x / 2 * mpmath.erfc(-x / mpmath.sqrt(2))
+
+
+def _gelu_none_d(x):
+    return mpmath.erfc(-x / mpmath.sqrt(2)) / 2 + x * mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi)
+
+
+def _tanh_sig(x):
+    k, a = mpmath.mpf(ref.GELU_TANH_K), mpmath.mpf(ref.GELU_TANH_A)
+    return 1 / (1 + mpmath.exp(-2 * k * (x + a * x ** 3))), k, a
+
+
+def _gelu_tanh(x):
+    return x * _tanh_sig(x)[0]
+
+
+def _gelu_tanh_d(x):
+    s, k, a = _tanh_sig(x)
+    return s + 2 * x * s * (1 - s) * k * (1 + 3 * a * x * x)
+
+
+def _gelu_pick(none, tanh, limits):
+    def f(x, params):
+        if abs(x) > 1e4:  # the limits (mpmath's erfc does not take 1e300)
+            return mpmath.mpf(limits[x > 0](x))
+        return (tanh if params.get("approximate") == "tanh" else none)(x)
+    return f
+
+
+# name -> (forward(x, params), derivative(x, params)), x an mpf
+MP_EXACT = {
+    "gelu": (_gelu_pick(_gelu_none, _gelu_tanh, (lambda x: 0, lambda x: x)),
+             _gelu_pick(_gelu_none_d, _gelu_tanh_d, (lambda x: 0, lambda x: 1))),
+}
+
+
+def mp_exact(f, params, x):
+    """f evaluated in mpmath at MP_BITS on every element of x, as long double
+    (hi + lo, so that nothing is lost to the conversion)."""
+    x = np.asarray(x)
+    out = np.empty(x.shape, LD)
+    with mpmath.workprec(MP_BITS):
+        for idx, v in np.ndenumerate(x):
+            v = float(v)
+            if math.isnan(v):
+                out[idx] = np.nan
+                continue
+            r = f(mpmath.mpf(v), params)
+            out[idx] = mpf_to_ld(r)
+    return out
+
+
+def mpf_to_ld(r):
+    """An mpf as the nearest long double (64 significand bits), also where it
+    is subnormal or below float64's range."""
+    if not mpmath.isfinite(r):
+        return LD(float(r))
+    if r == 0:
+        return LD(0.0)
+    m, e = mpmath.frexp(r)  # 0.5 <= |m| < 1
+    hi = float(m)
+    return np.ldexp(LD(hi) + LD(float(m - hi)), max(int(e), -20000))

@@ -37,10 +37,14 @@ def main():
     for T in (np.float32, np.float64):
         x = np.linspace(-5, 5, 1000).astype(T)
         o = np.empty_like(x)
-        for name in ELEMENTWISE + ["product"]:
+        # scalar definitions: the table's, every variant's, and product
+        kernels = [(n, ACTIVATIONS[n]) for n in ELEMENTWISE]
+        kernels += [(k, ACTIVATIONS[n]) for n in ELEMENTWISE for choices in ACTIVATIONS[n].variants.values()
+                    for k in choices.values() if k != n]
+        for name, entry in kernels + [("product", None)]:
             fs, _, bs, _ = _kernels.elementwise(name, T)
-            entry = ACTIVATIONS.get(name)
-            extra = (tuple(T(v) for v in entry.params.values()),) if entry and entry.params else ()
+            floats = [v for p, v in entry.params.items() if p not in entry.variants] if entry else []
+            extra = (tuple(T(v) for v in floats),) if floats else ()
             ok &= report(f"{name} forward {SIGS[T]}", fs, (x, o, *extra))
             ok &= report(f"{name} backward {SIGS[T]}", bs, (x, x, o, *extra))
         x2 = x.reshape(10, 100)

@@ -1,5 +1,8 @@
 """Fit the polynomial coefficients used by fastact._math (run by hand, needs mpmath).
 
+    python tools/fit_polynomials.py          # exp and log1p (printed)
+    python tools/fit_polynomials.py --erf    # writes fastact/_erf_data.py
+
 Near-minimax fits (Chebyshev interpolation in 60-digit arithmetic) of
   Q(r) = (exp(r) - 1 - r) / r**2            on |r| <= ln(2)/2
   P(z) = (2*atanh(sqrt(z)) - 2*sqrt(z)) / z**1.5   on 0 <= z <= (3 - 2*sqrt(2))**2
@@ -35,7 +38,7 @@ def fit(f, lo, hi, degree):
     return coeffs, worst
 
 
-if __name__ == "__main__":
+def main():
     half_ln2 = mp.log(2) / 2
     smax = 3 - 2 * mp.sqrt(2)  # |f / (2 + f)| for f in [sqrt(2)/2 - 1, sqrt(2) - 1]
     for name, f, lo, hi, deg in [
@@ -46,3 +49,124 @@ if __name__ == "__main__":
     ]:
         coeffs, worst = fit(f, lo, hi, deg)
         print(f"{name} = ({', '.join(repr(c) for c in coeffs)})  # rel. error {float(worst):.2e}")
+
+
+# ---------------------------------------------------------------------------
+# The error function family (fastact/_erf_data.py, written by --erf)
+#
+# With u >= 0 and e(u) = exp(-u**2 / 2), the standard normal tail is
+# Phi(-u) = e(u) S(u); gelu and its derivative need
+#   S(u) = Phi(-u) exp(u**2 / 2)                  (forward)
+#   D(u) = u / sqrt(2 pi) - S(u)                  (backward: gelu'(-u) = -e D)
+# and erfc(z) = exp(-z**2) R(z) with R(z) = exp(z**2) erfc(z), z >= 0.  Each is
+# fitted piecewise: a polynomial in (u - centre) on each bounded interval,
+# and in the tail a polynomial in (w - centre), w = 2 / u**2 (1 / z**2 for R),
+# of u S(u), D(u) / u and z R(z).  erf(z) / z is fitted in z**2 near 0.
+
+def _c():
+    return 1 / mp.sqrt(2 * mp.pi)
+
+
+def f_S(u):
+    return mp.erfc(u / mp.sqrt(2)) / 2 * mp.exp(u * u / 2)
+
+
+def f_D(u):
+    return _c() * u - f_S(u)
+
+
+def f_R(z):
+    return mp.erfc(z) * mp.exp(z * z)
+
+
+def tail_S(w):
+    return _c() if w == 0 else (lambda u: u * f_S(u))(mp.sqrt(2 / w))
+
+
+def tail_D(w):
+    return _c() if w == 0 else (lambda u: f_D(u) / u)(mp.sqrt(2 / w))
+
+
+def tail_R(w):
+    return 1 / mp.sqrt(mp.pi) if w == 0 else (lambda z: z * f_R(z))(1 / mp.sqrt(w))
+
+
+def small_erf(t):
+    return 2 / mp.sqrt(mp.pi) if t == 0 else mp.erf(mp.sqrt(t)) / mp.sqrt(t)
+
+
+# breakpoints of the bounded intervals (the last one starts the tail) and the
+# polynomial degree, per dtype; the degrees are the smallest for which every
+# piece fits within TOL (relative to the largest value on the piece)
+ERF_LAYOUT = {
+    "float32": dict(u=(1.5, 3.0), z=(1.0, 2.0), tol=3e-9, erf_hi=0.75),
+    "float64": dict(u=(1.5, 3.0, 4.5), z=(1.0, 2.0, 3.0), tol=1e-17, erf_hi=0.75),
+}
+
+
+def _centred_fit(f, lo, hi, degree):
+    """Coefficients (lowest first) of a polynomial in v = x - (lo + hi) / 2,
+    and its error relative to the largest |f| on [lo, hi]."""
+    mid = (lo + hi) / 2
+    h = (hi - lo) / 2
+    g = lambda v: f(mid + v)  # noqa: E731
+    poly = mp.chebyfit(g, [-h, h], degree + 1)
+    xs = mp.linspace(-h, h, 400)
+    scale = max(abs(g(v)) for v in xs)
+    worst = max(abs(mp.polyval(poly, v) - g(v)) for v in xs) / scale
+    return mid, [c for c in reversed(poly)], worst
+
+
+def _pieces(f, tail, breaks, wscale, tol):
+    """[(centre, coeffs)] for the bounded pieces then the tail; one degree."""
+    edges = [mp.mpf(0)] + [mp.mpf(b) for b in breaks]
+    spans = [(edges[i], edges[i + 1], f) for i in range(len(breaks))]
+    spans.append((mp.mpf(0), wscale / mp.mpf(breaks[-1]) ** 2, tail))
+    for degree in range(2, 40):
+        fits = [_centred_fit(fn, lo, hi, degree) for lo, hi, fn in spans]
+        if max(w for _, _, w in fits) < tol:
+            return degree, fits
+    raise RuntimeError("no degree fits")
+
+
+def erf_data():
+    out = {}
+    for dt, lay in ERF_LAYOUT.items():
+        tol = lay["tol"]
+        d = {}
+        for name, f, tail, var, ws in (("S", f_S, tail_S, "u", 2), ("D", f_D, tail_D, "u", 2),
+                                       ("R", f_R, tail_R, "z", 1)):
+            degree, fits = _pieces(f, tail, lay[var], mp.mpf(ws), tol)
+            d[name] = dict(breaks=lay[var], centres=[float(m) for m, _, _ in fits],
+                           coeffs=[[float(c) for c in cs] for _, cs, _ in fits],
+                           error=float(max(w for _, _, w in fits)))
+        hi = mp.mpf(lay["erf_hi"]) ** 2
+        for degree in range(2, 40):
+            poly = mp.chebyfit(small_erf, [0, hi], degree + 1)
+            worst = max(abs(mp.polyval(poly, t) / small_erf(t) - 1) for t in mp.linspace(0, hi, 400))
+            if worst < tol:
+                break
+        d["E"] = dict(hi=lay["erf_hi"], coeffs=[float(c) for c in reversed(poly)], error=float(worst))
+        out[dt] = d
+    return out
+
+
+def write_erf_data(path):
+    data = erf_data()
+    with open(path, "w") as fh:
+        fh.write('"""Polynomial coefficients of the error function family (fastact._math).\n\n'
+                 'Written by tools/fit_polynomials.py --erf; do not edit by hand.\n"""\n\n')
+        fh.write(f"ERF_FITS = {data!r}\n")
+    for dt, d in data.items():
+        for k, v in d.items():
+            print(dt, k, "degree", len(v["coeffs"][0] if k != "E" else v["coeffs"]) - 1, "error", v["error"])
+
+
+if __name__ == "__main__":
+    import os
+    import sys
+
+    if "--erf" in sys.argv:
+        write_erf_data(os.path.join(os.path.dirname(__file__), "..", "fastact", "_erf_data.py"))
+    else:
+        main()

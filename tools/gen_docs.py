@@ -1371,6 +1371,107 @@ def conventions_page():
     return "\n".join(L).rstrip() + "\n"
 
 
+# ---------------------------------------------------------------------------
+# Fused operations (not table entries: they take a second array or halve an axis)
+
+FUSED = [
+    dict(name="glu", backward="glu_backward", uses="`x`",
+         summary="Gated linear unit (Dauphin et al. 2017), as PyTorch's `F.glu`.",
+         formula="glu(x) = a * sigmoid(b), a and b the first and second halves of x along `axis` "
+                 "(default -1; its length must be even, else ValueError)",
+         derivative="d/da = sigmoid(b) g,  d/db = a sigmoid(b) (1 - sigmoid(b)) g",
+         usage="y = fa.glu(x, axis=-1)\ndx = fa.glu_backward(dy, x, axis=-1)",
+         notes="sigmoid(b) and 1 - sigmoid(b) are both computed from exp(-|b|), so neither cancels; "
+               "glu([2, -100]) is 7.4e-44, not 0."),
+    dict(name="bias_act", backward="bias_act_backward", uses="`x` and `bias` (z = x + bias is recomputed)",
+         summary="Bias add and any elementwise activation of the table in one pass over memory "
+                 "(the epilogue of a dense layer).",
+         formula="bias_act(x, bias, activation, axis=-1, **params) = activation(x + bias, **params), "
+                 "bias of the length of `axis`, broadcast along it",
+         derivative="grad_x = activation'(z) g, grad_bias = sum of grad_x over every axis but `axis`, "
+                    "z = x + bias",
+         usage="y = fa.bias_act(x, b, \"gelu\", approximate=\"tanh\")\n"
+               "gx, gb = fa.bias_act_backward(dy, x, b, \"gelu\", approximate=\"tanh\")",
+         notes="The activation is given by name with its parameters as keywords; each (activation, dtype) "
+               "compiles on first use.  grad_bias is accumulated in float64 over fixed blocks of rows, so "
+               "it does not depend on the number of threads, and serial and parallel results are bitwise "
+               "equal.  Activations whose backward needs y recompute y from z."),
+]
+
+
+def fused_page(f):
+    L = [f"# {f['name']}", "", f["summary"], "", "```", f["formula"], "```", "",
+         "## Derivative", "", "```", f["derivative"], "```", "",
+         f"`{f['backward']}` needs {f['uses']} besides the upstream gradient.", "",
+         "## Usage", "", "```python", "import fastact as fa", f["usage"], "```", "", f["notes"], "",
+         "float16 is computed in float32; bool and integer inputs in float64; `out=` as the activations. "
+         "Benchmarks: `bench/bench_fused.py`.", ""]
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------------------
+# fastact against the other frameworks.  One row per function: what each
+# framework calls it and its defaults ("-": no such function in that API).
+# Sources: the API references of PyTorch 2.x (torch.nn.functional), JAX
+# (jax.nn), Keras 3 (keras.activations) and TensorFlow 2.x (tf.nn).
+
+FRAMEWORKS = ("PyTorch", "JAX", "Keras 3", "TensorFlow")
+FRAMEWORK_FUNCTIONS = [
+    # fastact, PyTorch, JAX, Keras 3, TensorFlow
+    ("relu", "F.relu", "jax.nn.relu", "relu", "tf.nn.relu"),
+    ("leaky_relu", "F.leaky_relu, negative_slope=0.01", "jax.nn.leaky_relu, negative_slope=0.01",
+     "leaky_relu, negative_slope=0.2", "tf.nn.leaky_relu, alpha=0.2"),
+    ("elu", "F.elu, alpha=1.0", "jax.nn.elu, alpha=1.0", "elu, alpha=1.0", "tf.nn.elu (alpha 1)"),
+    ("selu", "F.selu", "jax.nn.selu", "selu", "tf.nn.selu"),
+    ("celu", "F.celu, alpha=1.0", "jax.nn.celu, alpha=1.0", "celu, alpha=1.0", "-"),
+    ("gelu", "F.gelu, approximate='none'", "jax.nn.gelu, approximate=True", "gelu, approximate=False",
+     "tf.nn.gelu, approximate=False"),
+    ("silu", "F.silu", "jax.nn.silu (= swish)", "silu (= swish)", "tf.nn.silu (= swish)"),
+    ("softplus", "F.softplus, beta=1, threshold=20", "jax.nn.softplus", "softplus", "tf.nn.softplus"),
+    ("sigmoid", "torch.sigmoid", "jax.nn.sigmoid", "sigmoid", "tf.math.sigmoid"),
+    ("tanh", "torch.tanh", "jax.numpy.tanh", "tanh", "tf.math.tanh"),
+    ("relu6", "F.relu6", "jax.nn.relu6", "relu6", "tf.nn.relu6"),
+    ("softsign", "F.softsign", "jax.nn.soft_sign", "softsign", "tf.nn.softsign"),
+    ("logsigmoid", "F.logsigmoid", "jax.nn.log_sigmoid", "log_sigmoid", "tf.math.log_sigmoid"),
+    ("softmax", "F.softmax, dim", "jax.nn.softmax, axis=-1", "softmax, axis=-1", "tf.nn.softmax, axis=-1"),
+    ("log_softmax", "F.log_softmax, dim", "jax.nn.log_softmax, axis=-1", "log_softmax, axis=-1",
+     "tf.nn.log_softmax, axis=-1"),
+    ("glu", "F.glu, dim=-1", "jax.nn.glu, axis=-1", "glu, axis=-1", "-"),
+    ("rrelu", "F.rrelu, lower=1/8, upper=1/3", "-", "-", "-"),
+    ("threshold", "F.threshold", "-", "-", "-"),
+]
+FRAMEWORK_NOTES = [
+    "**gelu's default differs**: PyTorch and TensorFlow/Keras default to the exact erf form, JAX's "
+    "`jax.nn.gelu` to the tanh approximation (`approximate=True`).  fastact follows PyTorch "
+    "(`approximate=\"none\"`; `\"tanh\"` for the approximation).",
+    "**leaky_relu's default slope differs**: 0.01 in PyTorch, JAX and fastact; 0.2 in "
+    "`tf.nn.leaky_relu` and `keras.activations.leaky_relu`.",
+    "**softplus**: only PyTorch has `beta` and `threshold` (above `threshold`, `beta x` is returned as x); "
+    "fastact has both, with PyTorch's defaults.",
+    "**elu, selu**: alpha 1.0 by default everywhere; selu uses the same constants everywhere "
+    "(alpha = 1.6732632423543772, scale = 1.0507009873554805).",
+    "**relu'(0)**: 0 in PyTorch, TensorFlow (the gradient passes where x > 0) and JAX (`jax.nn.relu` "
+    "defines its derivative at 0 as 0); fastact: 0.",
+    "**Gradients at the other kinks** in fastact follow PyTorch; see [Conventions](conventions.md) for each "
+    "function's values at its kinks (hardswish at -3 and 3, relu6 and hardtanh at their ends, elu at 0).",
+    "**softmax's axis**: PyTorch takes `dim` (no default in new code); the others and fastact default to "
+    "the last axis.",
+]
+
+
+def frameworks_page():
+    L = ["# fastact and the other frameworks", "",
+         "Which activation functions PyTorch, JAX, Keras and TensorFlow offer under which name, with "
+         "their default parameters, and where their conventions differ.  `-`: no such function in that "
+         "API (a layer or an add-on package may have one).  Keras names are in `keras.activations`.", ""]
+    rows = [[f"[{r[0]}](functions/{r[0]}.md)"] + [f"`{c}`" if c != "-" else "-" for c in r[1:]]
+            for r in FRAMEWORK_FUNCTIONS]
+    L += [_md_table(["fastact"] + list(FRAMEWORKS), rows), "", "## Where they differ", ""]
+    L += [f"- {n}" for n in FRAMEWORK_NOTES]
+    L += ["", f"Generated by `{COMMAND}` from the data in `tools/gen_docs.py` (`FRAMEWORK_FUNCTIONS`).", ""]
+    return "\n".join(L)
+
+
 def index_page():
     L = ["# fastact documentation", "",
          "Compiled (Numba) activation functions and their gradients for NumPy arrays.", "",
@@ -1379,8 +1480,12 @@ def index_page():
          "of the function and its derivative.", ""]
     rows = [[f"[{e.name}](functions/{e.name}.md)", e.summary, f"`{e.backward_name}`",
              "`y`" if e.backward_uses == "y" else "`x`"] for e in ACTIVATIONS.values()]
+    rows += [[f"[{f['name']}](functions/{f['name']}.md)", f["summary"], f"`{f['backward']}`", f["uses"]]
+             for f in FUSED]
     L += [_md_table(["function", "summary", "backward", "backward needs"], rows), ""]
     L += ["## Reference", "",
+          "- [Frameworks](frameworks.md): fastact against PyTorch, JAX, Keras and TensorFlow: names, "
+          "defaults and conventions.",
           "- [Accuracy](accuracy.md): worst-case ulp errors of every function, forward and backward, "
           "float32 and float64, against a long-double reference, and what was swept.",
           "- [Conventions](conventions.md): gradients at kinks, RReLU's form and the paper's, PReLU's "
@@ -1424,6 +1529,9 @@ def main(argv=None):
         write(os.path.join(DOCS, "functions", f"{entry.name}.md"), function_page(entry, results, gw))
     write(os.path.join(DOCS, "accuracy.md"), accuracy_page(results, gw, meta))
     write(os.path.join(DOCS, "conventions.md"), conventions_page())
+    for f in FUSED:
+        write(os.path.join(DOCS, "functions", f"{f['name']}.md"), fused_page(f))
+    write(os.path.join(DOCS, "frameworks.md"), frameworks_page())
     write(os.path.join(DOCS, "index.md"), index_page())
 
 

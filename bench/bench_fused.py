@@ -1,0 +1,146 @@
+"""The fused operations: glu and bias_act (+ backwards) against PyTorch
+(``F.glu``; ``F.<act>(x + b)``, bias add then activation, and autograd's
+backward of it) and against the unfused fastact sequence ``fa.<act>(x + b)``
+(for the backward: ``fa.<act>_backward(g, x + b)`` and a NumPy sum for the
+bias gradient).
+
+Sizes 2**14 .. 2**22 elements as rows of 1024 (``--bench-full`` or
+FASTACT_BENCH_FULL=1; the plain run times 2**14 once per case and checks the
+results against fastact.reference).  PyTorch cases are skipped when it is
+not installed.
+
+    python -m pytest bench/bench_fused.py --benchmark-only --benchmark-enable --bench-full
+"""
+import os
+
+import numpy as np
+import pytest
+
+import fastact as fa
+from fastact import reference as ref
+
+from . import _peers
+
+ROW = 1024
+FULL_LOG2 = (14, 16, 18, 20, 22)
+SMOKE_LOG2 = (14,)
+ACTS = ("relu", "gelu", "silu")
+TORCH_ACTS = {"relu": "F.relu(z)", "gelu": "F.gelu(z)", "silu": "F.silu(z)"}
+IMPLS = ("fastact", "fastact-unfused", "torch")
+
+
+def _full(config):
+    opt = config.getoption("--bench-full", default=None)
+    return bool(opt) if opt is not None else os.environ.get("FASTACT_BENCH_FULL", "") not in ("", "0")
+
+
+
+
+def _sizes(request):
+    return FULL_LOG2 if _full(request.config) else SMOKE_LOG2
+
+
+def _inputs(log2, dtype, halve=False):
+    n = 1 << log2
+    rng = np.random.default_rng(20240611)
+    x = (2 * rng.standard_normal((n // ROW, ROW))).astype(dtype)
+    b = rng.standard_normal(ROW).astype(dtype)
+    g = rng.standard_normal((n // ROW, ROW // 2 if halve else ROW)).astype(dtype)
+    return x, b, g
+
+
+def _torch_or_skip(impl):
+    if impl == "torch" and _peers.load_torch() is None:
+        pytest.skip("PyTorch is not installed")
+    return _peers.torch
+
+
+def _glu_call(impl, direction, x, g):
+    if impl == "fastact":
+        return (lambda: fa.glu(x)) if direction == "forward" else (lambda: fa.glu_backward(g, x))
+    if impl == "fastact-unfused":  # the two halves through fastact's sigmoid
+        a, bh = x[:, :ROW // 2], x[:, ROW // 2:]
+        if direction == "forward":
+            return lambda: a * fa.sigmoid(bh)
+        return lambda: np.concatenate([g * fa.sigmoid(bh), g * a * fa.sigmoid_backward(np.ones_like(bh),
+                                                                                     fa.sigmoid(bh))], axis=1)
+    torch = _torch_or_skip(impl)
+    F = _peers.F
+    xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+    if direction == "forward":
+        return lambda: F.glu(xt, dim=-1)
+    return lambda: torch.ops.aten.glu_backward(gt, xt, -1)
+
+
+def _bias_call(impl, direction, act, x, b, g):
+    if impl == "fastact":
+        if direction == "forward":
+            return lambda: fa.bias_act(x, b, act)
+        return lambda: fa.bias_act_backward(g, x, b, act)
+    if impl == "fastact-unfused":
+        f, fb = getattr(fa, act), getattr(fa, act + "_backward")
+        uses_y = fa.ACTIVATIONS[act].backward_uses == "y"
+        if direction == "forward":
+            return lambda: f(x + b)
+        def unfused_backward():
+            z = x + b
+            gx = fb(g, f(z) if uses_y else z)
+            return gx, gx.sum(axis=0, dtype=np.float64)
+        return unfused_backward
+    torch = _torch_or_skip(impl)
+    F = _peers.F
+    xt, bt, gt = torch.from_numpy(x), torch.from_numpy(b), torch.from_numpy(g)
+    fwd = eval(f"lambda z: {TORCH_ACTS[act]}", {"F": F})
+    if direction == "forward":
+        return lambda: fwd(xt + bt)
+    def torch_backward():
+        xr = xt.detach().requires_grad_(True)
+        br = bt.detach().requires_grad_(True)
+        fwd(xr + br).backward(gt)
+        return xr.grad, br.grad
+    return torch_backward
+
+
+def _as_numpy(r):
+    items = r if isinstance(r, tuple) else (r,)
+    return [np.asarray(v.detach().numpy() if hasattr(v, "detach") else v, np.float64) for v in items]
+
+
+def _check(result, want, dtype):
+    rtol = 2e-4 if dtype == "float32" else 1e-9
+    for got, w in zip(_as_numpy(result), _as_numpy(want)):
+        np.testing.assert_allclose(got, w, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(w)))))
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("direction", ("forward", "backward"))
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("log2", FULL_LOG2, ids=lambda v: f"2^{v}")
+def test_glu(benchmark, request, log2, impl, direction, dtype):
+    if log2 not in _sizes(request):
+        pytest.skip("size of the full sweep (--bench-full)")
+    x, _, g = _inputs(log2, dtype, halve=True)
+    call = _glu_call(impl, direction, x, g)
+    benchmark.group = f"glu {direction} {dtype} 2^{log2}"
+    result = call()
+    if benchmark.disabled:
+        _check(result, ref.glu(x) if direction == "forward" else ref.glu_backward(g, x), dtype)
+    benchmark(call)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("direction", ("forward", "backward"))
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("log2", FULL_LOG2, ids=lambda v: f"2^{v}")
+def test_bias_act(benchmark, request, log2, act, impl, direction, dtype):
+    if log2 not in _sizes(request):
+        pytest.skip("size of the full sweep (--bench-full)")
+    x, b, g = _inputs(log2, dtype)
+    call = _bias_call(impl, direction, act, x, b, g)
+    benchmark.group = f"bias_act {act} {direction} {dtype} 2^{log2}"
+    result = call()
+    if benchmark.disabled:
+        want = ref.bias_act(x, b, act) if direction == "forward" else ref.bias_act_backward(g, x, b, act)
+        _check(result, want, dtype)
+    benchmark(call)

@@ -1,0 +1,493 @@
+"""Fused operations: GLU and bias + activation (the epilogue of a dense layer).
+
+``glu(x, axis)`` multiplies the first half of x along axis by the sigmoid of
+the second half.  ``bias_act(x, bias, activation)`` adds a bias along one
+axis and applies any elementwise activation of the table, reading x once
+and writing the result once; its backward recomputes z = x + bias and
+returns the input gradient and the bias gradient (summed in float64 over
+fixed blocks of rows, so results do not depend on the thread count).
+
+The activations' scalar definitions are those of ``_elementwise``; the loops
+here are compiled lazily per (activation, dtype) with ``_jit.instantiate``.
+Parallel kernels run the serial kernel on fixed ranges of rows, so serial
+and parallel results are bitwise identical.
+"""
+import functools
+import operator
+
+import numpy as np
+
+from . import _api, _elementwise, _kernels
+from ._jit import REDUCE_FASTMATH, instantiate, run
+from ._math import MATH
+from ._registry import ACTIVATIONS, ELEMENTWISE, REQUIRED
+
+# rows of the (rows, C) layout per partial sum of the bias gradient: fixed, so
+# that the sums do not depend on how the rows are shared among threads
+BIAS_BLOCK = 256
+
+
+def _templates():
+    _FP = None  # the cache fingerprint; see _jit.instantiate
+
+    # -- GLU on (rows, 2, L): out = a * sigmoid(b), a = x[:, 0], b = x[:, 1] ----
+    def glu_fwd(x, out):
+        _FP
+        for r in range(x.shape[0]):
+            a = x[r, 0]
+            b = x[r, 1]
+            o = out[r]
+            for j in range(o.shape[0]):
+                o[j] = a[j] * sig(b[j])
+
+    def glu_bwd(g, x, out):
+        _FP
+        for r in range(x.shape[0]):
+            a = x[r, 0]
+            b = x[r, 1]
+            gr = g[r]
+            ga = out[r, 0]
+            gb = out[r, 1]
+            for j in range(gr.shape[0]):
+                s, oms = sig2(b[j])
+                gs = gr[j] * s
+                ga[j] = gs
+                gb[j] = (gs * a[j]) * oms
+
+    # -- bias + activation, (rows, C) layout: bias along the last axis ---------
+    def bias_cols(x, b, out, p):
+        _FP
+        for r in range(x.shape[0]):
+            xr = x[r]
+            o = out[r]
+            for c in range(xr.shape[0]):
+                o[c] = f(xr[c] + b[c], p)
+
+    # (rows, inner) layout: row r has the bias b[(r0 + r) % C]
+    def bias_rows(x, b, out, r0, p):
+        _FP
+        C = b.shape[0]
+        for r in range(x.shape[0]):
+            bc = b[(r0 + r) % C]
+            xr = x[r]
+            o = out[r]
+            for i in range(xr.shape[0]):
+                o[i] = f(xr[i] + bc, p)
+
+    def bias_cols_bwd(g, x, b, gx, part, p):
+        """gx and part[k] = the float64 column sums of gx over rows
+        [k BLOCK, (k + 1) BLOCK)."""
+        _FP
+        n = x.shape[0]
+        for k in range(part.shape[0]):
+            acc = part[k]
+            acc[:] = 0.0
+            for r in range(k * BLOCK, min(n, (k + 1) * BLOCK)):
+                xr = x[r]
+                gr = g[r]
+                o = gx[r]
+                for c in range(xr.shape[0]):
+                    z = xr[c] + b[c]
+                    d = fb(gr[c], f(z, p) if USES_Y else z, p)
+                    o[c] = d
+                    acc[c] += np.float64(d)
+
+    def bias_rows_bwd(g, x, b, gx, part, r0, p):
+        """gx and part[r] = the float64 sum of row r of gx."""
+        _FP
+        C = b.shape[0]
+        for r in range(x.shape[0]):
+            bc = b[(r0 + r) % C]
+            xr = x[r]
+            gr = g[r]
+            o = gx[r]
+            for i in range(xr.shape[0]):
+                z = xr[i] + bc
+                o[i] = fb(gr[i], f(z, p) if USES_Y else z, p)
+            part[r] = row_sum(o)
+
+    # -- parallel: fixed ranges of rows (blocks for the column sums) ----------
+    def pglu_fwd(x, out):
+        _FP
+        n = x.shape[0]
+        size = rows_per_chunk(n, out.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], out[lo:hi])
+
+    def pglu_bwd(g, x, out):
+        _FP
+        n = x.shape[0]
+        size = rows_per_chunk(n, g.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(g[lo:hi], x[lo:hi], out[lo:hi])
+
+    def pbias_cols(x, b, out, p):
+        _FP
+        n = x.shape[0]
+        size = rows_per_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], b, out[lo:hi], p)
+
+    def pbias_rows(x, b, out, r0, p):
+        _FP
+        n = x.shape[0]
+        size = rows_per_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], b, out[lo:hi], r0 + lo, p)
+
+    def pbias_cols_bwd(g, x, b, gx, part, p):
+        _FP
+        n = x.shape[0]
+        for k in prange(part.shape[0]):
+            lo = k * BLOCK
+            hi = min(n, lo + BLOCK)
+            inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[k:k + 1], p)
+
+    def pbias_rows_bwd(g, x, b, gx, part, r0, p):
+        _FP
+        n = x.shape[0]
+        size = rows_per_chunk(n, x.shape[1])
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[lo:hi], r0 + lo, p)
+
+    return dict(locals())
+
+
+TEMPLATES = _templates()
+
+
+def _helpers():
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def rows_per_chunk(n_rows, row_len):
+        """Rows per parallel chunk: about _kernels.BLOCK elements (fixed, not
+        a function of the thread count)."""
+        return max(1, _kernels.BLOCK // max(row_len, 1))
+
+    @njit(nogil=True, cache=True, error_model="numpy", fastmath=set(REDUCE_FASTMATH))
+    def row_sum(a):
+        s = 0.0
+        for i in range(a.shape[0]):
+            s += np.float64(a[i])
+        return s
+
+    return rows_per_chunk, row_sum
+
+
+rows_per_chunk, row_sum = _helpers()
+
+
+def _tag(T):
+    return {np.float32: "f32", np.float64: "f64"}[T]
+
+
+def _sigmoid_parts(T):
+    from numba import njit
+
+    M = MATH[T]
+    one, zero = T(1), T(0)
+    exp, fabs = M.exp, M.fabs
+
+    @njit(nogil=True, error_model="numpy")
+    def sig(v):
+        e = exp(-fabs(v))
+        return (one if v >= zero else e) / (one + e)
+
+    @njit(nogil=True, error_model="numpy")
+    def sig2(v):
+        """sigmoid(v) and 1 - sigmoid(v), neither as 1 minus the other."""
+        e = exp(-fabs(v))
+        d = one + e
+        pos = v >= zero
+        return (one if pos else e) / d, (e if pos else one) / d
+
+    return sig, sig2
+
+
+@functools.cache
+def glu_kernels(T):
+    """((serial, parallel) forward, (serial, parallel) backward)."""
+    sig, sig2 = _sigmoid_parts(T)
+    ns = dict(sig=sig, sig2=sig2)
+    out = []
+    for tpl in ("glu_fwd", "glu_bwd"):
+        s = instantiate(TEMPLATES[tpl], f"{tpl}_{_tag(T)}_serial", ns)
+        p = instantiate(TEMPLATES["p" + tpl], f"{tpl}_{_tag(T)}_parallel",
+                        dict(inner=s, rows_per_chunk=rows_per_chunk), parallel=True)
+        out.append((s, p))
+    return tuple(out)
+
+
+@functools.cache
+def bias_act_kernels(kernel, T):
+    """dict of (serial, parallel) kernels for the scalar definition ``kernel``
+    of _elementwise: fwd_cols, fwd_rows, bwd_cols, bwd_rows."""
+    fwd, bwd = getattr(_elementwise, kernel)(T, MATH[T])
+    f, fb = _callers(fwd, bwd)
+    base = f"bias_{kernel}_{_tag(T)}"
+    ns = dict(f=f, fb=fb, BLOCK=BIAS_BLOCK, row_sum=row_sum, USES_Y=_uses_y(kernel))
+    k = {}
+    for name, tpl in (("fwd_cols", "bias_cols"), ("fwd_rows", "bias_rows"),
+                      ("bwd_cols", "bias_cols_bwd"), ("bwd_rows", "bias_rows_bwd")):
+        s = instantiate(TEMPLATES[tpl], f"{base}_{name}_serial", ns)
+        p = instantiate(TEMPLATES["p" + tpl], f"{base}_{name}_parallel",
+                        dict(inner=s, rows_per_chunk=rows_per_chunk, BLOCK=BIAS_BLOCK), parallel=True)
+        k[name] = (s, p)
+    return k
+
+
+def _callers(fwd, bwd):
+    """f(v, p) and fb(g, v, p), p the tuple of parameters, calling the scalar
+    definitions (Numba inlines a function only when it takes no *args: the
+    definitions marked inline take no parameters)."""
+    from numba import njit
+
+    nparams = fwd.__code__.co_argcount - 1
+    inline = dict(nogil=True, error_model="numpy", inline="always")
+    if nparams == 0:
+        fj, bj = _kernels.scalar_jit(fwd), _kernels.scalar_jit(bwd)
+        return njit(**inline)(lambda v, p: fj(v)), njit(**inline)(lambda g, v, p: bj(g, v))
+    fj = njit(nogil=True, error_model="numpy")(fwd)
+    bj = njit(nogil=True, error_model="numpy")(bwd)
+    return njit(**inline)(lambda v, p: fj(v, *p)), njit(**inline)(lambda g, v, p: bj(g, v, *p))
+
+
+def _uses_y(kernel):
+    for e in ACTIVATIONS.values():
+        names = {e.name} | {k for ch in e.variants.values() for k in ch.values()}
+        if kernel in names:
+            return e.backward_uses == "y"
+    raise KeyError(kernel)
+
+
+# ---------------------------------------------------------------------------
+# Validation and layout
+
+
+def _axis(axis, ndim, fname):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fname}: axis must be an int, got {axis!r}")
+    a = operator.index(axis)
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{fname}: axis {a} is out of bounds for an array of dimension {ndim}")
+    return a % ndim
+
+
+def _activation(fname, activation, params):
+    """(kernel name, parameters as a tuple of floats) of a table activation."""
+    if not isinstance(activation, str):
+        raise TypeError(f"{fname}: activation must be a name (str), got {activation!r}")
+    entry = ACTIVATIONS.get(activation)
+    if entry is None or entry.kind != "elementwise":
+        raise ValueError(f"{fname}: activation must be one of the elementwise activations "
+                         f"{sorted(ELEMENTWISE)}, got {activation!r}")
+    unknown = sorted(set(params) - set(entry.params))
+    if unknown:
+        raise TypeError(f"{fname}: unexpected parameter(s) {unknown} for {activation} "
+                        f"(its parameters: {sorted(entry.params)})")
+    given = {**entry.params, **params}
+    missing = sorted(p for p, v in given.items() if v is REQUIRED)
+    if missing:
+        raise TypeError(f"{fname}: {activation} needs the parameter(s) {missing}")
+    kernel = entry.name
+    for pname, choices in entry.variants.items():
+        choice = given[pname]
+        if not isinstance(choice, str) or choice not in choices:
+            raise ValueError(f"{fname}: {pname} must be one of {sorted(choices)}, got {choice!r}")
+        kernel = choices[choice]
+    floats = {p: _api._param(v, fname, p) for p, v in given.items() if p not in entry.variants}
+    if entry.validate is not None:
+        _api._validate(fname, entry, floats)
+    return kernel, tuple(floats.values())
+
+
+def _bias_inputs(fname, x, bias, axis):
+    arr = _api._asarray(x, fname)
+    b = _api._asarray(bias, fname, "bias")
+    _api._dtypes(arr.dtype, fname)
+    _api._dtypes(b.dtype, fname)
+    T, rdt = _api._dtypes(np.result_type(arr.dtype, b.dtype), fname)
+    if arr.ndim == 0:
+        raise ValueError(f"{fname}: x must have at least one dimension (the bias axis)")
+    ax = _axis(axis, arr.ndim, fname)
+    C = arr.shape[ax]
+    if b.ndim != 1 or b.shape[0] != C:
+        raise ValueError(f"{fname}: bias has shape {b.shape}; expected ({C},), the length of axis {axis} "
+                         f"of x {arr.shape}")
+    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
+    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    return arr, b, T, rdt, outer, C, inner
+
+
+def _contiguous(a, T):
+    return a if a.dtype == T and a.flags.c_contiguous else np.ascontiguousarray(a, dtype=T)
+
+
+def _target(res, T, srcs):
+    """A C-contiguous array of dtype T to write into: res itself, or a
+    temporary when res has another layout or dtype or overlaps an input."""
+    if res.dtype == T and res.flags.c_contiguous and not any(_api._aliased(s, res) for s in srcs):
+        return res, False
+    return np.empty(res.shape, T), True
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+
+
+def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
+    """activation(x + bias) in one pass over memory: bias (1-D, the length of
+    x's ``axis``) is added along ``axis`` and any elementwise activation of
+    the table (by name, with its parameters as keywords) applied, e.g.
+    ``bias_act(x, b, "leaky_relu", negative_slope=0.2)``.
+
+    dtype rules as the activations' (the result dtype of x and bias)."""
+    fname = "bias_act"
+    kernel, p = _activation(fname, activation, params)
+    arr, b, T, rdt, outer, C, inner = _bias_inputs(fname, x, bias, axis)
+    res = _api._result(arr.shape, rdt, None, out, fname)
+    if arr.size == 0:
+        return res
+    src = _contiguous(arr, T)
+    bT = np.ascontiguousarray(b, dtype=T)
+    dst, copy = _target(res, T, (arr, b) if src is arr else (b,))
+    k = bias_act_kernels(kernel, T)
+    pT = tuple(T(v) for v in p)
+    if inner == 1:
+        run(*k["fwd_cols"], arr.size, src.reshape(outer, C), bT, dst.reshape(outer, C), pT)
+    else:
+        run(*k["fwd_rows"], arr.size, src.reshape(outer * C, inner), bT, dst.reshape(outer * C, inner), 0, pT)
+    if copy:
+        res[...] = dst
+    return res
+
+
+def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params):
+    """(grad_x, grad_bias) of bias_act: z = x + bias is recomputed,
+    grad_x = activation'(z) * grad and grad_bias (bias's shape) is the sum of
+    grad_x over every axis but ``axis``, accumulated in float64 in a fixed
+    order (the result does not depend on the thread count).  out: an array
+    for grad_x, or a tuple (grad_x, grad_bias)."""
+    fname = "bias_act_backward"
+    kernel, p = _activation(fname, activation, params)
+    arr, b, T, rdt, outer, C, inner = _bias_inputs(fname, x, bias, axis)
+    g = _api._asarray(grad, fname, "grad")
+    _api._dtypes(g.dtype, fname)
+    T, rdt = _api._dtypes(np.result_type(arr.dtype, b.dtype, g.dtype), fname)
+    if g.shape != arr.shape:
+        try:
+            g = np.broadcast_to(g, arr.shape)
+        except ValueError:
+            raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast to x's shape {arr.shape}") from None
+    if isinstance(out, tuple) and len(out) != 2:
+        raise ValueError(f"{fname}: out must be an array or a tuple (grad_x, grad_bias)")
+    out_x, out_b = out if isinstance(out, tuple) else (out, None)
+    if out_x is not None:
+        _api._check_out(out_x, arr.shape, rdt, fname, "out (grad_x)")
+    if out_b is not None:
+        _api._check_out(out_b, b.shape, rdt, fname, "out (grad_bias)")
+    res = out_x if out_x is not None else np.empty(arr.shape, rdt)
+    gb = out_b if out_b is not None else np.empty(b.shape, rdt)
+    if arr.size == 0:
+        gb[...] = 0
+        return res, gb
+    gs = _contiguous(g, T)
+    xs = _contiguous(arr, T)
+    bT = np.ascontiguousarray(b, dtype=T)
+    dst, copy = _target(res, T, tuple(a for a, s in ((g, gs), (arr, xs)) if a is s) + (b,))
+    k = bias_act_kernels(kernel, T)
+    pT = tuple(T(v) for v in p)
+    if inner == 1:
+        nb = -(-outer // BIAS_BLOCK)
+        part = np.empty((nb, C), np.float64)
+        run(*k["bwd_cols"], arr.size, gs.reshape(outer, C), xs.reshape(outer, C), bT, dst.reshape(outer, C),
+            part, pT)
+        total = part.sum(axis=0)
+    else:
+        part = np.empty(outer * C, np.float64)
+        shape2 = (outer * C, inner)
+        run(*k["bwd_rows"], arr.size, gs.reshape(shape2), xs.reshape(shape2), bT, dst.reshape(shape2), part, 0, pT)
+        total = part.reshape(outer, C).sum(axis=0)
+    if copy:
+        res[...] = dst
+    gb[...] = total
+    return res, gb
+
+
+def _glu_layout(arr, axis, fname):
+    ax = _axis(axis, arr.ndim, fname)
+    n = arr.shape[ax]
+    if n % 2:
+        raise ValueError(f"{fname}: the length of axis {axis} must be even, got {n} (x of shape {arr.shape})")
+    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
+    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    half = arr.shape[:ax] + (n // 2,) + arr.shape[ax + 1:]
+    return half, (outer, 2, (n // 2) * inner)
+
+
+def glu(x, axis=-1, *, out=None):
+    """Gated linear unit (Dauphin et al. 2017), as PyTorch's F.glu: x split
+    in two halves a, b along ``axis`` (its length must be even),
+    a * sigmoid(b)."""
+    fname = "glu"
+    arr = _api._asarray(x, fname)
+    T, rdt = _api._dtypes(arr.dtype, fname)
+    if arr.ndim == 0:
+        raise ValueError(f"{fname}: x must have at least one dimension")
+    half, shape3 = _glu_layout(arr, axis, fname)
+    res = _api._result(half, rdt, None, out, fname)
+    if res.size == 0:
+        return res
+    src = _contiguous(arr, T)
+    dst, copy = _target(res, T, (arr,) if src is arr else ())
+    (s, p), _ = glu_kernels(T)
+    run(s, p, arr.size, src.reshape(shape3), dst.reshape(shape3[0], shape3[2]))
+    if copy:
+        res[...] = dst
+    return res
+
+
+def glu_backward(grad, x, axis=-1, *, out=None):
+    """Gradient of glu with respect to x (x's shape), from grad (the shape of
+    glu's output) and the forward's input x: sigmoid(b) grad for the first
+    half, a sigmoid(b) (1 - sigmoid(b)) grad for the second."""
+    fname = "glu_backward"
+    arr = _api._asarray(x, fname)
+    g = _api._asarray(grad, fname, "grad")
+    _api._dtypes(arr.dtype, fname)
+    _api._dtypes(g.dtype, fname)
+    T, rdt = _api._dtypes(np.result_type(arr.dtype, g.dtype), fname)
+    if arr.ndim == 0:
+        raise ValueError(f"{fname}: x must have at least one dimension")
+    half, shape3 = _glu_layout(arr, axis, fname)
+    if g.shape != half:
+        try:
+            g = np.broadcast_to(g, half)
+        except ValueError:
+            raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast to glu's output shape "
+                             f"{half}") from None
+    res = _api._result(arr.shape, rdt, None, out, fname)
+    if res.size == 0:
+        return res
+    gs = _contiguous(g, T)
+    xs = _contiguous(arr, T)
+    dst, copy = _target(res, T, tuple(a for a, s in ((g, gs), (arr, xs)) if a is s))
+    _, (s, p) = glu_kernels(T)
+    run(s, p, arr.size, gs.reshape(shape3[0], shape3[2]), xs.reshape(shape3), dst.reshape(shape3))
+    if copy:
+        res[...] = dst
+    return res
+
+
+__all__ = ["bias_act", "bias_act_backward", "glu", "glu_backward"]

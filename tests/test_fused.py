@@ -1,0 +1,244 @@
+"""glu and bias_act (fastact._fused): against the reference compositions,
+finite differences, serial == parallel bitwise, dtypes, layouts, out= and
+bad inputs."""
+import numpy as np
+import pytest
+
+import fastact as fa
+from fastact import reference as ref
+from fastact._registry import ACTIVATIONS, ELEMENTWISE
+from util import (BIG, F16, F32, F64, LAYOUTS, assert_bitwise, assert_close, in_layout, param_sets, rule,
+                  sentinel, unchanged)
+
+# every elementwise activation with every parameter set of the table
+ACTS = [(e.name, p) for e in ACTIVATIONS.values() if e.kind == "elementwise" for p in param_sets(e)]
+ACT_IDS = [n + "".join(f"-{k}={v}" for k, v in p.items()) for n, p in ACTS]
+
+
+def _bias_for(x, axis, rng, dtype=None):
+    return rng.uniform(-1, 1, x.shape[axis]).astype(dtype or x.dtype)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("act, p", ACTS, ids=ACT_IDS)
+def test_bias_act_matches_reference(act, p, dtype, rng):
+    for shape, axis in (((6, 9), -1), ((3, 5, 4), 1), ((4, 7), 0), ((10,), 0)):
+        x = rng.uniform(-6, 6, shape).astype(dtype)
+        b = _bias_for(x, axis, rng)
+        g = rng.uniform(-2, 2, shape).astype(dtype)
+        y = fa.bias_act(x, b, act, axis=axis, **p)
+        assert_close(y, ref.bias_act(x, b, act, axis=axis, **p).astype(dtype), f"bias_act {act} {shape} {axis}")
+        gx, gb = fa.bias_act_backward(g, x, b, act, axis=axis, **p)
+        rx, rb = ref.bias_act_backward(g, x, b, act, axis=axis, **p)
+        assert_close(gx, np.asarray(rx).astype(dtype), f"bias_act_backward {act} grad_x")
+        assert gb.shape == b.shape and gb.dtype == dtype
+        # grad_bias sums the rounded grad_x in float64: compare with that sum
+        other = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+        want = np.sum(gx.astype(F64), axis=other)
+        np.testing.assert_allclose(gb.astype(F64), want, rtol=RT[dtype], atol=RT[dtype] * np.abs(gx).sum())
+
+
+RT = {F32: 2e-6, F64: 1e-14}
+
+
+@pytest.mark.parametrize("act, p", [a for a in ACTS if a[0] in ("gelu", "silu", "leaky_relu", "sigmoid", "softplus")],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_bias_act_backward_finite_differences(act, p, rng):
+    x = rng.uniform(-3, 3, (4, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # away from leaky_relu's kink
+    b = rng.uniform(-0.1, 0.1, 5)
+    g = rng.uniform(-2, 2, (4, 5))
+    gx, gb = fa.bias_act_backward(g, x, b, act, **p)
+    h = 1e-6
+    nx = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        nx[i] = np.sum(g * (fa.bias_act(xp, b, act, **p) - fa.bias_act(xm, b, act, **p))) / (2 * h)
+    nb = np.empty_like(b)
+    for j in range(b.size):
+        bp, bm = b.copy(), b.copy()
+        bp[j] += h
+        bm[j] -= h
+        nb[j] = np.sum(g * (fa.bias_act(x, bp, act, **p) - fa.bias_act(x, bm, act, **p))) / (2 * h)
+    np.testing.assert_allclose(gx, nx, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gb, nb, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((BIG // 7, 7), -1), ((3, 7, BIG // 21), 1), ((BIG,), 0),
+                                         ((2 * 256 + 37, 64), 1)], ids=str)
+@pytest.mark.parametrize("act, p", [("relu", {}), ("gelu", {}), ("leaky_relu", {"negative_slope": 0.2}),
+                                    ("sigmoid", {})], ids=lambda v: v if isinstance(v, str) else "")
+def test_bias_act_serial_equals_parallel_bitwise(act, p, shape, axis, dtype, rng):
+    x = rng.uniform(-8, 8, shape).astype(dtype)
+    b = _bias_for(x, axis, rng)
+    g = rng.uniform(-2, 2, shape).astype(dtype)
+    res = {}
+    for mode, threads in (("serial", None), ("parallel", None), ("parallel", 1)):
+        with fa.config(mode=mode, threads=threads):
+            res[(mode, threads)] = (fa.bias_act(x, b, act, axis=axis, **p),
+                                    *fa.bias_act_backward(g, x, b, act, axis=axis, **p))
+    for k, r in res.items():
+        for a, s, what in zip(r, res[("serial", None)], ("y", "grad_x", "grad_bias")):
+            assert_bitwise(a, s, f"bias_act {act} {what}: {k} vs serial")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((BIG // 7 * 2, 14), -1), ((3, 8, BIG // 24), 1), ((2 * BIG,), 0)], ids=str)
+def test_glu_serial_equals_parallel_bitwise(shape, axis, dtype, rng):
+    x = rng.uniform(-8, 8, shape).astype(dtype)
+    half = list(shape)
+    half[axis] //= 2
+    g = rng.uniform(-2, 2, half).astype(dtype)
+    with fa.config(mode="serial"):
+        s = (fa.glu(x, axis=axis), fa.glu_backward(g, x, axis=axis))
+    with fa.config(mode="parallel"):
+        p = (fa.glu(x, axis=axis), fa.glu_backward(g, x, axis=axis))
+    for a, b, what in zip(p, s, ("glu", "glu_backward")):
+        assert_bitwise(a, b, f"{what} parallel vs serial")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((6, 8), -1), ((4, 6, 3), 1), ((8, 3), 0), ((10,), 0), ((2, 3, 4), -1)],
+                         ids=str)
+def test_glu_matches_reference(shape, axis, dtype, rng):
+    x = rng.uniform(-30, 30, shape).astype(dtype)
+    y = fa.glu(x, axis=axis)
+    assert_close(y, ref.glu(x, axis=axis).astype(dtype), "glu")
+    g = rng.uniform(-2, 2, y.shape).astype(dtype)
+    assert_close(fa.glu_backward(g, x, axis=axis), ref.glu_backward(g, x, axis=axis).astype(dtype), "glu_backward")
+
+
+def test_glu_backward_finite_differences(rng):
+    x = rng.uniform(-4, 4, (3, 6))
+    g = rng.uniform(-2, 2, (3, 3))
+    got = fa.glu_backward(g, x)
+    h = 1e-6
+    num = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        num[i] = np.sum(g * (fa.glu(xp) - fa.glu(xm))) / (2 * h)
+    np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-8)
+
+
+def test_glu_values_and_tails():
+    x = np.array([[1.0, -2.0, 0.0, 800.0], [3.0, 4.0, -800.0, np.nan]])
+    y = fa.glu(x)
+    s = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    np.testing.assert_allclose(y[0], [1.0 * s(0.0), -2.0 * 1.0])
+    assert y[1, 0] == 3.0 * 0.0 and np.isnan(y[1, 1])
+    assert abs(fa.glu(np.array([2.0, -100.0]))[0] - 7.440151952041672e-44) <= 1e-15 * 7.44e-44  # not 0
+
+
+@pytest.mark.parametrize("dt", [F16, F32, F64, np.dtype(np.int32), np.dtype(bool)], ids=str)
+def test_dtypes(dt, rng):
+    x = (rng.uniform(-3, 3, (4, 6)) * (1 if dt.kind == "f" else 3)).astype(dt)
+    b = (np.arange(6) % 2).astype(dt)
+    ct, rdt = rule(dt)
+    y = fa.glu(x)
+    assert y.dtype == rdt
+    assert_close(y, ref.glu(x.astype(ct)).astype(rdt))
+    z = fa.bias_act(x, b, "silu")
+    assert z.dtype == rdt
+    assert_close(z, ref.bias_act(x.astype(ct), b.astype(ct), "silu").astype(rdt))
+    gx, gb = fa.bias_act_backward(np.ones(x.shape, dt), x, b, "silu")
+    assert gx.dtype == rdt and gb.dtype == rdt
+    # a float16 input with a float32 bias computes and returns float32
+    assert fa.bias_act(x.astype(F16), b.astype(F32), "relu").dtype == F32
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layouts_and_out(layout, rng):
+    x0 = rng.uniform(-3, 3, (4, 5, 6))
+    b = rng.uniform(-1, 1, 5)
+    x = in_layout(x0, layout)
+    want = ref.bias_act(x0, b, "gelu", axis=1)
+    assert_close(fa.bias_act(x, b, "gelu", axis=1), want)
+    out = in_layout(np.zeros_like(x0), layout)
+    r = fa.bias_act(x, b, "gelu", axis=1, out=out)
+    assert r is out
+    assert_close(out, want)
+    g = in_layout(rng.uniform(-1, 1, (4, 5, 3)), layout)
+    assert_close(fa.glu(x, axis=-1), ref.glu(x0, axis=-1))
+    assert_close(fa.glu_backward(g, x, axis=-1), ref.glu_backward(np.asarray(g), x0, axis=-1))
+
+
+def test_in_place(rng):
+    x = rng.uniform(-3, 3, (6, 4))
+    b = rng.uniform(-1, 1, 4)
+    want = ref.bias_act(x, b, "tanh")
+    r = fa.bias_act(x, b, "tanh", out=x)
+    assert r is x
+    assert_close(x, want)
+    x = rng.uniform(-3, 3, (6, 4))
+    g = rng.uniform(-1, 1, (6, 4))
+    wx, wb = ref.bias_act_backward(g, x, b, "tanh")
+    gx, gb = fa.bias_act_backward(g, x, b, "tanh", out=g)
+    assert gx is g
+    assert_close(gx, wx)
+
+
+def test_empty_arrays():
+    assert fa.glu(np.zeros((0, 4))).shape == (0, 2)
+    assert fa.bias_act(np.zeros((0, 3)), np.zeros(3), "relu").shape == (0, 3)
+    gx, gb = fa.bias_act_backward(np.zeros((0, 3)), np.zeros((0, 3)), np.ones(3), "relu")
+    assert gx.shape == (0, 3) and np.array_equal(gb, np.zeros(3))
+
+
+BAD = [
+    (lambda: fa.glu(np.zeros((2, 3))), ValueError, "even"),
+    (lambda: fa.glu(np.zeros((2, 4)), axis=2), ValueError, "axis"),
+    (lambda: fa.glu(np.zeros((2, 4)), axis=1.0), TypeError, "axis"),
+    (lambda: fa.glu(np.array(1.0)), ValueError, "dimension"),
+    (lambda: fa.glu(np.array(["a", "b"])), TypeError, "glu"),
+    (lambda: fa.glu_backward(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "grad"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "softmax"), ValueError, "elementwise"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "nope"), ValueError, "nope"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), 3), TypeError, "activation"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(2), "relu"), ValueError, "bias"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros((1, 3)), "relu"), ValueError, "bias"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "relu", alpha=1.0), TypeError, "alpha"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "elu", alpha="x"), TypeError, "alpha"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "celu", alpha=0.0), ValueError, "alpha"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "threshold"), TypeError, "threshold"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "gelu", approximate="fast"), ValueError, "approximate"),
+    (lambda: fa.bias_act(np.zeros((2, 3)), np.zeros(3), "relu", axis=5), ValueError, "axis"),
+    (lambda: fa.bias_act_backward(np.zeros((2, 2)), np.zeros((2, 3)), np.zeros(3), "relu"), ValueError, "grad"),
+    (lambda: fa.bias_act_backward(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros(3), "relu", out=(1, 2, 3)),
+     ValueError, "out"),
+]
+
+
+@pytest.mark.parametrize("call, exc, word", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_inputs(call, exc, word):
+    with pytest.raises(exc) as e:
+        call()
+    msg = str(e.value)
+    assert word in msg and ("glu" in msg or "bias_act" in msg), msg
+
+
+def test_nothing_written_before_validation():
+    x = np.ones((2, 3))
+    out = sentinel((2, 3), F64)
+    for call in (lambda: fa.bias_act(x, np.zeros(2), "relu", out=out),
+                 lambda: fa.bias_act(x, np.zeros(3), "celu", alpha=0.0, out=out),
+                 lambda: fa.bias_act(x, np.zeros(3), "relu", out=np.zeros((2, 3), F32)),
+                 lambda: fa.bias_act_backward(x, x, np.zeros(3), "relu",
+                                              out=(out, np.zeros(4)))):
+        with pytest.raises((TypeError, ValueError)):
+            call()
+        assert unchanged(out)
+    out2 = sentinel((2, 1), F64)
+    with pytest.raises(ValueError):
+        fa.glu(np.ones((2, 2)), out=out2[:, :0])
+    assert unchanged(out2)
+
+
+def test_every_elementwise_activation_is_accepted():
+    assert {n for n, _ in ACTS} == set(ELEMENTWISE)
+    for name in ("bias_act", "bias_act_backward", "glu", "glu_backward"):
+        assert name in fa.__all__ and callable(getattr(fa, name))
