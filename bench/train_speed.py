@@ -8,6 +8,10 @@ so that a change in the machine's load hits all of them alike; every model
 keeps training from round to round.
 
     OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python -m bench.train_speed --rounds 5
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python -m bench.train_speed --rounds 5 --profile
+
+``--profile`` also splits each step of the two fastact.nn backends into its
+phases (``fit(profile=True)``; the timer itself adds a few microseconds).
 
 ``bench/test_train.py`` times the same epochs with pytest-benchmark, and
 ``fastact demo`` prints :func:`summary` (one round).  Needs no pytest.
@@ -45,15 +49,21 @@ def torch_available():
     return True
 
 
-def fastact_epoch(backend, x, y):
+def fastact_epoch(backend, x, y, profile=False):
     """A function that trains one more epoch of one model and returns its
-    training loss; the kernels are compiled before it is returned."""
+    training loss; the kernels are compiled before it is returned.  With
+    ``profile``, each epoch's microseconds per step in each phase are appended
+    to the function's ``profiles`` list."""
     model, (_, shuffle, _) = build_mlp(x.shape[1], (128,), 10, "relu", backend=backend, seed=0)
     loss, opt = SoftmaxCrossEntropy(backend), Adam(model, lr=LR, eps=EPS, backend=backend)
     fit(model, loss, opt, x[:64], y[:64], epochs=1, batch_size=BATCH, rng=shuffle)
 
     def epoch():
-        return fit(model, loss, opt, x, y, epochs=1, batch_size=BATCH, rng=shuffle).last["train_loss"]
+        h = fit(model, loss, opt, x, y, epochs=1, batch_size=BATCH, rng=shuffle, profile=profile)
+        if profile:
+            epoch.profiles.append({k: 1e6 * v / h.last["steps"] for k, v in h.profile.items()})
+        return h.last["train_loss"]
+    epoch.profiles = []
     return epoch
 
 
@@ -84,19 +94,23 @@ def torch_epoch(x, y):
     return epoch
 
 
-def make_epoch(impl, x, y):
-    return torch_epoch(x, y) if impl == "torch" else fastact_epoch(impl, x, y)
+def make_epoch(impl, x, y, profile=False):
+    return torch_epoch(x, y) if impl == "torch" else fastact_epoch(impl, x, y, profile)
 
 
-def interleaved(rounds, impls, x, y):
-    """``{impl: [seconds of each round's epoch]}``, the implementations taking turns."""
-    epochs = {impl: make_epoch(impl, x, y) for impl in impls}
+def interleaved(rounds, impls, x, y, profiles=None):
+    """``{impl: [seconds of each round's epoch]}``, the implementations taking
+    turns.  Given a dict, ``profiles`` receives ``{impl: [per-phase
+    microseconds per step of each round]}`` for the fastact.nn backends."""
+    epochs = {impl: make_epoch(impl, x, y, profile=profiles is not None) for impl in impls}
     times = {impl: [] for impl in impls}
     for _ in range(rounds):
         for impl in impls:
             t0 = time.perf_counter()
             epochs[impl]()
             times[impl].append(time.perf_counter() - t0)
+    if profiles is not None:
+        profiles.update({impl: fn.profiles for impl, fn in epochs.items() if getattr(fn, "profiles", None)})
     return times
 
 
@@ -130,10 +144,13 @@ def main(argv=None):
     parser.add_argument("--impls", default=",".join(default_impls()),
                         help="comma-separated, from fastact,numpy,torch (default: those installed)")
     parser.add_argument("--data", metavar="DIR", default=None, help="Fashion-MNIST directory")
+    parser.add_argument("--profile", action="store_true",
+                        help="also split the steps of the fastact.nn backends into phases")
     args = parser.parse_args(argv)
     x, y, _, _ = load_fashion_mnist(args.data)
     impls = args.impls.split(",")
-    times = interleaved(args.rounds, impls, x, y)
+    profiles = {} if args.profile else None
+    times = interleaved(args.rounds, impls, x, y, profiles)
     best = {k: min(v) for k, v in times.items()}
     print(f"one epoch, {len(x)} images, batch {BATCH}, {threads()} BLAS and PyTorch thread(s), "
           f"{numba.get_num_threads()} Numba thread(s), {args.rounds} rounds")
@@ -141,6 +158,13 @@ def main(argv=None):
     for impl in impls:
         v = sorted(times[impl])
         print(f"{impl:8s} {v[0]:7.3f} {v[len(v) // 2]:9.3f} {v[0] / best.get('fastact', v[0]):14.2f}x")
+    if profiles:
+        print("\nmicroseconds per step in each phase, the round with the smallest total:")
+        phases = list(next(iter(profiles.values()))[0])
+        print(f"{'impl':8s} " + " ".join(f"{p:>10s}" for p in phases) + f" {'total':>8s}")
+        for impl, rounds in profiles.items():
+            p = min(rounds, key=lambda r: sum(r.values()))
+            print(f"{impl:8s} " + " ".join(f"{p[k]:10.0f}" for k in phases) + f" {sum(p.values()):8.0f}")
 
 
 if __name__ == "__main__":
