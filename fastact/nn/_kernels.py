@@ -5,7 +5,7 @@ more per-call overhead than arithmetic at batch size 32.
 * ``adam_update``: Adam reads and writes four arrays per parameter; as
   separate NumPy operations that is about ten passes over memory and as many
   temporaries, one fused loop does it in one pass.  With the network's
-  parameters in one flat buffer (:meth:`fastact.nn.layers.Network`), one call
+  parameters in one flat buffer (:class:`fastact.nn.layers.Network`), one call
   updates them all.
 * ``take_batch``: the rows of a mini-batch and their labels, gathered into
   preallocated buffers.
@@ -58,7 +58,8 @@ def adam_update(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2):
     subnormals costs this CPU several times the normal time.  Its share of
     the step, ``step_size * m / (sqrt(v) / sqrt_bias2 + eps)``, is far below
     one unit in the last place of any normal parameter, so the parameters
-    do not change (TensorFlow flushes subnormals to zero in the same way).
+    do not change.  (TensorFlow's CPU threads flush every subnormal result
+    to zero; this flushes only ``m``.)
     """
     for a in (p, g, m, v):
         if not a.flags.c_contiguous or a.dtype != p.dtype:
