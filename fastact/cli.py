@@ -3,7 +3,7 @@
     fastact train and-gate --activation relu
     fastact train xor --activation relu sigmoid
     fastact train fashion-mnist --activation relu sigmoid --epochs 10 --plot curves.png
-    fastact demo
+    fastact demo                   # relu vs sigmoid, 10 epochs, benchmark summary
 
 Subcommands are registered through :data:`SUBCOMMANDS`; see there to add one.
 """
@@ -13,8 +13,9 @@ import sys
 import time
 
 # Hook for the short benchmark summary that ``fastact demo`` prints after its
-# training table: a function taking no arguments that prints its own output.
-# None skips it.
+# training table: a function that prints its own output, called with the
+# loaded Fashion-MNIST ``(x_train, y_train, x_test, y_test)`` (None when the
+# dataset is missing).  None skips it.
 BENCH_SUMMARY = None
 
 
@@ -232,10 +233,20 @@ def _profile_table(results):
     return _table(["activation"] + [f"{p} s" for p in PHASES] + ["us/step"], rows)
 
 
-def _run_fashion(activations, *, backend, epochs, batch_size, lr, seed, data_dir, limit, hidden,
-                 scale, progress, profile, plot, json_path, optimizer="adam"):
-    from .nn.activations import parse_activation
+def _load_fashion(data_dir, scale=True, limit=None):
     from .nn.datasets import load_fashion_mnist
+
+    t0 = time.perf_counter()
+    data = load_fashion_mnist(data_dir, scale=scale, limit=limit)
+    print(f"Fashion-MNIST: {len(data[0])} training and {len(data[2])} test images "
+          f"({'scaled to [0, 1]' if scale else 'raw 0..255 pixels'}), loaded in "
+          f"{time.perf_counter() - t0:.1f} s")
+    return data
+
+
+def _run_fashion(activations, *, backend, epochs, batch_size, lr, seed, data_dir, limit, hidden,
+                 scale, progress, profile, plot, json_path, optimizer="adam", data=None):
+    from .nn.activations import parse_activation
     from .nn.fashion import train_fashion_mnist
 
     for act in activations:
@@ -250,11 +261,8 @@ def _run_fashion(activations, *, backend, epochs, batch_size, lr, seed, data_dir
         raise CommandError("--lr must be positive")
     if plot:
         _check_plot_available()
-    t0 = time.perf_counter()
-    data = load_fashion_mnist(data_dir, scale=scale, limit=limit)
-    print(f"Fashion-MNIST: {len(data[0])} training and {len(data[2])} test images "
-          f"({'scaled to [0, 1]' if scale else 'raw 0..255 pixels'}), loaded in "
-          f"{time.perf_counter() - t0:.1f} s")
+    if data is None:
+        data = _load_fashion(data_dir, scale, limit)
     print(f"model: {data[0].shape[1]} -> Dense({hidden}, activation) -> Dense(10) -> softmax; "
           f"{'Adam' if optimizer == 'adam' else 'SGD'} lr {lr:g}, batch {batch_size}, {epochs} epoch(s), seed {seed}, backend {backend}")
     make_bar = _progress_factory(progress)
@@ -356,24 +364,48 @@ def _register_train(sub):
 def _register_demo(sub):
     p = sub.add_parser("demo", aliases=["main"],
                        help="ReLU vs sigmoid on Fashion-MNIST with the fastact backend, then a benchmark summary",
-                       description="ReLU vs sigmoid on Fashion-MNIST (fastact backend, 2 epochs by "
-                                   "default; --epochs 10 for the full comparison), then a short "
-                                   "benchmark summary.")
-    _add_fashion_options(p, 2)
+                       description="ReLU vs sigmoid on Fashion-MNIST (fastact backend, the full "
+                                   "10 epochs by default; --epochs 2 for a quick look), then a short "
+                                   "benchmark summary: activation kernels against NumPy and "
+                                   "PyTorch, and one training epoch per implementation.")
+    _add_fashion_options(p, 10)
 
     def run(args):
-        status = 0
+        status, data = 0, None
+        if args.epochs < 1:
+            raise CommandError("--epochs must be >= 1")
         try:
+            data = _load_fashion(args.data, limit=args.limit)
             _run_fashion(["relu", "sigmoid"], backend=args.backend, epochs=args.epochs, batch_size=32,
                          lr=1e-3, seed=args.seed, data_dir=args.data, limit=args.limit, hidden=128,
-                         scale=True, progress=args.progress, profile=False, plot=None, json_path=None)
+                         scale=True, progress=args.progress, profile=False, plot=None, json_path=None,
+                         data=data)
         except FileNotFoundError as exc:  # the dataset is missing: still show the benchmark
             print(f"fastact: {exc}", file=sys.stderr)
             status = 2
         if BENCH_SUMMARY is not None:
             print()
-            BENCH_SUMMARY()
+            BENCH_SUMMARY(data)
         return status
+
+    p.set_defaults(func=run)
+
+
+def _register_data(sub):
+    p = sub.add_parser("data", help="is Fashion-MNIST installed? where it is, or how to get it",
+                       description="Look for the four Fashion-MNIST files and say where they are; "
+                                   "exit status 2, with instructions, when they are missing.")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="directory to look in (default: $FASTACT_DATA, else /usr/share/datasets/fashion-mnist)")
+
+    def run(args):
+        from .nn.datasets import data_dir, locate
+
+        paths = locate(args.data)  # DatasetNotFoundError says what is missing and how to get it
+        print(f"Fashion-MNIST found in {data_dir(args.data)}:")
+        for path in paths.values():
+            print(f"  {path}")
+        return 0
 
     p.set_defaults(func=run)
 
@@ -417,8 +449,9 @@ def _register_bench(sub):
     p.set_defaults(func=run)
 
 
-def _bench_report():
-    """bench.report from the source tree (the benchmarks are not installed with the package)."""
+def _bench_report(module="report"):
+    """bench.report (or another bench module) from the source tree (the
+    benchmarks are not installed with the package)."""
     import importlib
     import os
 
@@ -428,17 +461,22 @@ def _bench_report():
                            "run this from a source checkout")
     if root not in sys.path:
         sys.path.insert(0, root)
-    return importlib.import_module("bench.report")
+    return importlib.import_module(f"bench.{module}")
 
 
-def _bench_summary():
-    """The short benchmark summary of ``fastact demo``."""
+def _bench_summary(data=None):
+    """The short benchmark summary of ``fastact demo``: the activation
+    kernels, then (given the data) one training epoch per implementation."""
     try:
         report = _bench_report()
     except CommandError as exc:
         print(f"(no benchmark summary: {exc})")
         return
+    print("activation kernels, forward and backward, float32:", flush=True)
     print(report.summary())
+    if data is not None:
+        print(flush=True)
+        print(_bench_report("train_speed").summary(data[0], data[1]))
 
 
 BENCH_SUMMARY = _bench_summary
@@ -452,6 +490,7 @@ BENCH_SUMMARY = _bench_summary
 SUBCOMMANDS = {
     "train": _register_train,
     "demo": _register_demo,
+    "data": _register_data,
     "info": _register_info,
     "bench": _register_bench,
 }

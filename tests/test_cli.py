@@ -102,6 +102,15 @@ def test_missing_data_explains_how_to_get_it(capsys, tmp_path):
     assert "apt-get install -y dataset-fashion-mnist" in err and "Traceback" not in err
 
 
+def test_data_command(capsys, tiny, tmp_path):
+    status, out, _ = run(capsys, "data", "--data", str(tiny))
+    assert status == 0 and str(tiny) in out and "t10k-labels-idx1-ubyte.gz" in out
+    (tiny / "t10k-labels-idx1-ubyte.gz").unlink()
+    status, out, err = run(capsys, "data", "--data", str(tiny))
+    assert status == 2 and "missing t10k-labels-idx1-ubyte[.gz]" in err
+    assert "apt-get install -y dataset-fashion-mnist" in err
+
+
 def test_corrupt_data_names_the_file(capsys, tiny):
     path = tiny / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-30])
@@ -138,12 +147,32 @@ def test_missing_matplotlib_is_a_clear_error(capsys, tiny, tmp_path, monkeypatch
 
 def test_demo_calls_the_benchmark_hook(capsys, tiny, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "BENCH_SUMMARY", lambda: calls.append(1) or print("BENCH"))
+    monkeypatch.setattr(cli, "BENCH_SUMMARY", lambda data: calls.append(data) or print("BENCH"))
     status, out, _ = run(capsys, "demo", "--data", str(tiny), "--epochs", "1", "--no-progress")
-    assert status == 0 and calls == [1]
+    assert status == 0 and len(calls) == 1
+    assert [len(a) for a in calls[0]] == [60, 60, 30, 30]  # the data it trained on
     assert "relu" in out and "sigmoid" in out and out.rstrip().endswith("BENCH")
-    status, out, _ = run(capsys, "main", "--data", str(tiny / "nope"), "--epochs", "1")
-    assert status == 2 and calls == [1, 1]
+    assert "epoch 1/1" in out and "epoch 2/" not in out
+    status, out, err = run(capsys, "main", "--data", str(tiny / "nope"), "--epochs", "1")
+    assert status == 2 and len(calls) == 2 and calls[1] is None  # still the kernel summary
+    assert "apt-get install -y dataset-fashion-mnist" in err
+
+
+def test_demo_trains_ten_epochs_by_default():
+    args = cli.build_parser().parse_args(["demo"])
+    assert args.epochs == 10 and args.backend == "fastact"
+
+
+def test_training_speed_summary(tiny):
+    """The demo's training-speed lines, on the tiny data (no timing asserted)."""
+    from fastact.nn.datasets import load_fashion_mnist
+
+    x, y, _, _ = load_fashion_mnist(tiny)
+    text = cli._bench_report("train_speed").summary(x, y, impls=["fastact", "numpy"])
+    lines = text.splitlines()
+    assert "one epoch of 60 images at batch 32" in lines[0]
+    assert "fastact backend" in lines[1] and lines[1].rstrip().endswith("1.00x the fastact time")
+    assert "numpy backend" in lines[2] and len(lines) == 3
 
 
 def test_subcommand_registry_is_extensible(capsys, monkeypatch):

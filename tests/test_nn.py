@@ -143,6 +143,49 @@ def test_backends_agree(act):
     assert a["train_loss"][-1] < a["train_loss"][0]
 
 
+def test_batch_helpers_agree_between_backends():
+    """The compiled gather, loss step and bias sum against the NumPy ones."""
+    fa, np_ = get_backend("fastact"), get_backend("numpy")
+    rng = np.random.default_rng(4)
+    x, y = rng.random((50, 7), dtype=np.float32), rng.integers(0, 5, 50)
+    idx = rng.permutation(50)[:13]  # fewer rows than the buffers hold
+    xb, yb = fa.take_batch(x, y, idx, np.empty((16, 7), np.float32), np.empty(16, y.dtype))
+    np.testing.assert_array_equal(xb, x[idx])
+    np.testing.assert_array_equal(yb, y[idx])
+    logits = rng.standard_normal((13, 5)).astype(np.float32) * 4
+    logits[0] = [1, 3, 3, 0, 0]  # a tie: the first maximum is the prediction
+    yb[0] = 2
+    loss, correct, grad = fa.cross_entropy_step(logits, yb, np.empty_like(logits))
+    ref_loss, ref_correct, ref_grad = np_.cross_entropy_step(logits, yb, None)
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    assert correct == ref_correct == np.count_nonzero(np.argmax(logits, axis=1) == yb)
+    assert grad.dtype == ref_grad.dtype == np.float32
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-7)  # softmax and one-hot both sum to 1
+    bad = yb.copy()
+    bad[3] = 5
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\]"):
+        fa.cross_entropy_step(logits, bad, grad)
+    a = rng.standard_normal((32, 9)).astype(np.float32)
+    sums = [np.full(9, np.nan, np.float32) for _ in range(2)]
+    fa.column_sum(a, sums[0])
+    np_.column_sum(a, sums[1])
+    np.testing.assert_allclose(sums[0], sums[1], rtol=1e-6, atol=1e-6)
+
+
+def test_network_keeps_its_parameters_in_one_buffer():
+    model, _ = build_mlp(6, (5,), 3, "prelu", backend="numpy", seed=0)
+    params = model.parameters()
+    assert [n for n, _, _ in params] == ["0.weight", "0.bias", "1.prelu.weight", "2.weight", "2.bias"]
+    assert model.flat_params.size == sum(p.size for _, p, _ in params) == 6 * 5 + 5 + 5 + 5 * 3 + 3
+    for _, p, g in params:
+        assert np.shares_memory(p, model.flat_params) and np.shares_memory(g, model.flat_grads)
+    assert np.all(model.layers[1].params["weight"] == 0.25)  # values were moved, not reset
+    model.flat_params[:] = 1.5
+    assert all(np.all(p == 1.5) for _, p, _ in params)
+    assert len(Adam(model).groups) == 1 and len(SGD(model, lr=0.1).groups) == 1
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_rrelu_training_and_evaluation(backend):
     layer = Activation("rrelu", backend, rng=np.random.default_rng(0), lower=0.1, upper=0.3)
@@ -194,6 +237,24 @@ def test_adam_matches_the_textbook_formula(backend, dtype):
         ref = ref - 0.01 * (m / (1 - 0.8 ** t)) / (np.sqrt(v / (1 - 0.99 ** t)) + 1e-6)
     assert p.dtype == dtype
     np.testing.assert_allclose(p, ref, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_compiled_adam_flushes_subnormal_first_moments():
+    """m that would be subnormal is stored as 0; the parameters move exactly
+    as with the textbook update."""
+    tiny = np.finfo(np.float32).tiny
+    p = np.linspace(-1, 1, 6).astype(np.float32)
+    m = np.array([tiny * 0.5, tiny * 1.05, -tiny * 3, 0.0, 1e-3, 1e-30], np.float32)
+    g = np.array([0, 0, 0, 0, 0, 1e-3], np.float32)
+    v = np.full(6, 1e-8, np.float32)
+    states = [(p.copy(), m.copy(), v.copy()) for _ in BACKENDS]
+    for backend, (pp, mm, vv) in zip(BACKENDS, states):
+        get_backend(backend).adam_update(pp, g, mm, vv, 1e-3, 0.1, 1e-7, 0.9, 0.999)
+    (pf, mf, vf), (pn, mn, vn) = states
+    assert list(mf[:2] == 0) == [True, True] and mn[1] != 0  # 0.9 * 1.05 tiny is subnormal
+    np.testing.assert_array_equal(mf[2:], mn[2:])
+    np.testing.assert_array_equal(vf, vn)
+    np.testing.assert_array_equal(pf, pn)
 
 
 def test_adam_matches_pytorch():

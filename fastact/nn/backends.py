@@ -1,12 +1,13 @@
 """The two interchangeable compute backends of the trainer.
 
-``backend="fastact"`` runs every activation, its backward and the log-softmax
-of the loss on fastact's compiled kernels, and Adam's update on one fused
-compiled loop (:mod:`fastact.nn._kernels`).  ``backend="numpy"`` runs the same
-steps on :mod:`fastact.reference` (plain NumPy, straight from the formulas)
-and Adam's update as a sequence of in-place NumPy operations.  Matrix products
-are NumPy's (BLAS) in both, so a comparison of the two measures what the
-kernels change and nothing else.
+``backend="fastact"`` runs every activation and its backward on fastact's
+compiled kernels, and the rest of a training step around the matrix products
+on the trainer's own compiled loops (:mod:`fastact.nn._kernels`): the batch
+gather, the loss with its gradient and accuracy in one pass, the bias
+gradients and Adam's update.  ``backend="numpy"`` runs the same steps on
+:mod:`fastact.reference` (plain NumPy, straight from the formulas) and on
+ordinary NumPy operations.  Matrix products are NumPy's (BLAS) in both, so a
+comparison of the two measures what the kernels change and nothing else.
 
 Both backends draw the same random numbers from the same generator, so with the
 same seed they train the same network to within floating-point rounding.
@@ -14,6 +15,8 @@ same seed they train the same network to within floating-point rounding.
 import functools
 
 import numpy as np
+
+from . import _kernels
 
 BACKENDS = ("fastact", "numpy")
 
@@ -71,10 +74,45 @@ class Backend:
         sqrt(1 - beta2^t)``.
         """
         if self.compiled:
-            from ._kernels import adam_update
-            adam_update(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
+            _kernels.adam_update(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
             return
         _adam_update_numpy(p, g, m, v, step_size, sqrt_bias2, eps, beta1, beta2)
+
+    def take_batch(self, x, y, idx, xb, yb):
+        """The mini-batch ``(x[idx], y[idx])``.  The compiled backend gathers
+        it into the buffers ``xb`` and ``yb`` (at least ``len(idx)`` rows, of
+        the dtypes of ``x`` and ``y``) and returns views of them; the numpy
+        backend returns new arrays from fancy indexing."""
+        if self.compiled:
+            xb, yb = xb[:len(idx)], yb[:len(idx)]
+            _kernels.take_batch(x, y, idx, xb, yb)
+            return xb, yb
+        return x[idx], y[idx]
+
+    def cross_entropy_step(self, logits, labels, grad):
+        """``(loss, correct, grad)`` of a batch of logits against integer
+        labels: the summed cross-entropy of softmax(logits), the number of
+        rows whose largest logit is at the label, and the gradient of the
+        *mean* loss with respect to the logits, ``(softmax - onehot) / n``.
+        The compiled backend does it in one pass and writes the gradient into
+        ``grad`` (shaped and typed like ``logits``); the numpy backend calls
+        the references and returns a new array."""
+        if self.compiled:
+            loss, correct = _kernels.cross_entropy_step(logits, labels, grad, 1.0 / len(labels))
+            if correct < 0:
+                raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}]")
+            return loss, correct, grad
+        loss = float(self.module.softmax_cross_entropy(logits, labels, axis=-1, reduction="sum"))
+        grad = self.module.softmax_cross_entropy_backward(1.0, logits, labels, axis=-1, reduction="mean")
+        correct = int(np.count_nonzero(np.argmax(logits, axis=1) == labels))
+        return loss, correct, grad.astype(logits.dtype, copy=False)
+
+    def column_sum(self, a, out):
+        """``out[...] = a.sum(axis=0)`` for a 2-D ``a`` (a bias's gradient)."""
+        if self.compiled:
+            _kernels.column_sum(a, out)
+        else:
+            np.sum(a, axis=0, out=out)
 
 
 def _same_dtype(fn):

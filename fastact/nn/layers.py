@@ -6,6 +6,8 @@ forward is ``x @ W + b``.
 """
 import numpy as np
 
+from .backends import get_backend
+
 
 def glorot_uniform(rng, fan_in, fan_out, dtype):
     """Keras' default kernel initializer: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
@@ -28,13 +30,14 @@ class Dense:
     default, or ``"uniform"``, U(-1, 1)); the bias starts at zero unless
     ``bias_init="uniform"``.  ``bias=False`` leaves the bias out altogether.
     ``input_grad=False`` skips the product that only the layer below needs
-    (for the first layer of a network).
+    (for the first layer of a network).  The backend sums the bias's
+    gradient over the batch.
     """
 
     phase = "matmul"
 
     def __init__(self, in_features, out_features, *, bias=True, rng=None, dtype=np.float32,
-                 init="glorot_uniform", bias_init="zeros", input_grad=True):
+                 init="glorot_uniform", bias_init="zeros", input_grad=True, backend="fastact"):
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(f"Dense needs positive sizes, got {in_features} -> {out_features}")
         if init not in INITIALIZERS:
@@ -45,6 +48,7 @@ class Dense:
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.dtype = np.dtype(dtype)
         self.input_grad = input_grad
+        self.backend = get_backend(backend)
         self.params = {"weight": INITIALIZERS[init](rng, self.in_features, self.out_features, self.dtype)}
         if bias:
             b = np.zeros(self.out_features, dtype=self.dtype)
@@ -77,7 +81,7 @@ class Dense:
         x = self._x
         np.matmul(x.T, grad, out=self.grads["weight"])
         if "bias" in self.params:
-            np.sum(grad, axis=0, out=self.grads["bias"])
+            self.backend.column_sum(grad, self.grads["bias"])
         if self.input_grad:
             return grad @ self.params["weight"].T
         return None
@@ -86,13 +90,43 @@ class Dense:
         return [(k, self.params[k], self.grads[k]) for k in self.params]
 
 
+def pack_parameters(layers):
+    """Moves the parameters of ``layers`` into one flat buffer and their
+    gradients into another, leaving each layer views of them (its ``params``
+    and ``grads`` entries are replaced), so that an optimizer can update
+    everything in one call.  Returns ``(params, grads)``, or ``(None, None)``
+    when there are no parameters or they differ in dtype."""
+    items = [(layer, key) for layer in layers for key in getattr(layer, "params", {})]
+    dtypes = {layer.params[key].dtype for layer, key in items}
+    if len(dtypes) != 1:
+        return None, None
+    dtype = dtypes.pop()
+    size = sum(layer.params[key].size for layer, key in items)
+    flat_params, flat_grads = np.empty(size, dtype), np.zeros(size, dtype)
+    start = 0
+    for layer, key in items:
+        p = layer.params[key]
+        stop = start + p.size
+        layer.params[key] = flat_params[start:stop].reshape(p.shape)
+        layer.params[key][...] = p
+        layer.grads[key] = flat_grads[start:stop].reshape(p.shape)
+        start = stop
+    return flat_params, flat_grads
+
+
 class Network:
     """Layers applied in order.  ``forward(x, training)`` returns the last
     layer's output; ``backward(grad)`` propagates the loss gradient back and
-    leaves every parameter's gradient in its layer."""
+    leaves every parameter's gradient in its layer.
+
+    The layers' parameters and gradients are moved into two flat buffers,
+    ``flat_params`` and ``flat_grads`` (see :func:`pack_parameters`): take a
+    parameter from its layer after building the network, not before.
+    """
 
     def __init__(self, layers):
         self.layers = list(layers)
+        self.flat_params, self.flat_grads = pack_parameters(self.layers)
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -21,6 +21,7 @@ class SoftmaxCrossEntropy:
         self._loss_backward = self.backend.function("softmax_cross_entropy_backward")
         self._logits = None
         self._labels = None
+        self._grad = None
 
     def _check(self, logits, labels):
         if logits.ndim != 2:
@@ -44,6 +45,16 @@ class SoftmaxCrossEntropy:
     def backward(self):
         grad = self._loss_backward(1.0, self._logits, self._labels, axis=-1, reduction="mean")
         return grad.astype(self._logits.dtype, copy=False)
+
+    def batch(self, logits, labels):
+        """What a training step needs from the loss, in one call: ``(sum of
+        the samples' losses, number of correct predictions, gradient of the
+        mean loss)`` (see :meth:`fastact.nn.backends.Backend.cross_entropy_step`).
+        The gradient may live in a buffer reused by the next call."""
+        grad = self._grad
+        if grad is None or grad.shape != logits.shape or grad.dtype != logits.dtype:
+            grad = self._grad = np.empty_like(logits)
+        return self.backend.cross_entropy_step(logits, labels, grad)
 
     def predictions(self):
         """Predicted class of each sample of the last forward."""

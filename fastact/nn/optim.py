@@ -33,6 +33,16 @@ def _params(model):
     return params
 
 
+def _groups(model):
+    """``[(param, grad), ...]`` to update: the model's one flat pair when it
+    keeps its parameters in one buffer (:class:`fastact.nn.Network` does),
+    else every parameter on its own."""
+    params = _params(model)
+    if getattr(model, "flat_params", None) is not None:
+        return [(model.flat_params, model.flat_grads)]
+    return [(p, g) for _, p, g in params]
+
+
 class SGD:
     """Plain gradient descent, with optional (PyTorch-style) momentum:
     ``b = momentum b + g; p -= lr b``."""
@@ -42,12 +52,12 @@ class SGD:
             raise ValueError(f"learning rate must be positive, got {lr}")
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.params = _params(model)
+        self.groups = _groups(model)
         self.lr, self.momentum = lr, momentum
-        self._buf = [np.zeros_like(p) for _, p, _ in self.params] if momentum else None
+        self._buf = [np.zeros_like(p) for p, _ in self.groups] if momentum else None
 
     def step(self):
-        for i, (_, p, g) in enumerate(self.params):
+        for i, (p, g) in enumerate(self.groups):
             t = p.dtype.type
             if self._buf is not None:
                 b = self._buf[i]
@@ -60,8 +70,12 @@ class SGD:
 class Adam:
     """Adam (Kingma and Ba 2015) with PyTorch's defaults and update formula.
 
-    The update itself runs on the backend: one fused compiled loop per
-    parameter for ``"fastact"``, in-place NumPy operations for ``"numpy"``.
+    The update itself runs on the backend: one fused compiled loop for
+    ``"fastact"``, in-place NumPy operations for ``"numpy"``; on a
+    :class:`fastact.nn.Network` one such update covers all its parameters.
+    The compiled update stores first moments that would be subnormal as 0,
+    which leaves the parameters unchanged and saves the CPU's slow subnormal
+    arithmetic (see :func:`fastact.nn._kernels.adam_update`).
     """
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend="numpy"):
@@ -72,19 +86,19 @@ class Adam:
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         if not eps >= 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
-        self.params = _params(model)
+        self.groups = _groups(model)
         self.lr, self.beta1, self.beta2, self.eps = lr, b1, b2, eps
         self.backend = get_backend(backend)
         self.t = 0
-        self._m = [np.zeros_like(p) for _, p, _ in self.params]
-        self._v = [np.zeros_like(p) for _, p, _ in self.params]
+        self._m = [np.zeros_like(p) for p, _ in self.groups]
+        self._v = [np.zeros_like(p) for p, _ in self.groups]
 
     def step(self):
         self.t += 1
         step_size = self.lr / (1 - self.beta1 ** self.t)
         sqrt_bias2 = math.sqrt(1 - self.beta2 ** self.t)
         update = self.backend.adam_update
-        for (_, p, g), m, v in zip(self.params, self._m, self._v):
+        for (p, g), m, v in zip(self.groups, self._m, self._v):
             update(p, g, m, v, step_size, sqrt_bias2, self.eps, self.beta1, self.beta2)
 
 

@@ -49,11 +49,11 @@ def build_mlp(in_features, hidden=(128,), classes=10, activation="relu", *, back
     layers, width = [], in_features
     for i, h in enumerate(hidden):
         layers.append(Dense(width, h, rng=init_rng, dtype=dtype, bias=bias, init=init,
-                            input_grad=i > 0))
+                            input_grad=i > 0, backend=backend))
         layers.append(Activation(activation, backend, units=h, dtype=dtype, rng=noise_rng, **act_params))
         width = h
     layers.append(Dense(width, classes, rng=init_rng, dtype=dtype, bias=bias, init=init,
-                        input_grad=bool(hidden)))
+                        input_grad=bool(hidden), backend=backend))
     return Network(layers), (init_rng, shuffle_rng, noise_rng)
 
 
@@ -105,7 +105,9 @@ def evaluate(model, loss, x, y, batch_size=2000):
 
 def fit(model, loss, optimizer, x, y, *, epochs=1, batch_size=32, x_test=None, y_test=None,
         rng=None, shuffle=True, profile=False, on_step=None, on_epoch=None, eval_batch_size=2000):
-    """Train ``model`` on integer-labelled ``(x, y)`` with mini-batches.
+    """Train ``model`` on integer-labelled ``(x, y)`` with mini-batches and
+    ``loss`` (a :class:`fastact.nn.SoftmaxCrossEntropy`, whose backend also
+    gathers the batches).
 
     Each epoch visits the samples in a fresh random order drawn from ``rng``
     (a ``numpy.random.Generator``; pass the same one for the same order), the
@@ -130,6 +132,9 @@ def fit(model, loss, optimizer, x, y, *, epochs=1, batch_size=32, x_test=None, y
     rng = rng if rng is not None else np.random.default_rng()
     n = len(x)
     steps = (n + batch_size - 1) // batch_size
+    backend = loss.backend
+    x_buf = np.empty((min(batch_size, n), x.shape[1]), x.dtype)
+    y_buf = np.empty(len(x_buf), y.dtype)
     history = History(profile=dict.fromkeys(PHASES, 0.0) if profile else None)
     timer = PhaseTimer() if profile else None
     for epoch in range(1, int(epochs) + 1):
@@ -139,15 +144,13 @@ def fit(model, loss, optimizer, x, y, *, epochs=1, batch_size=32, x_test=None, y
         for s in range(steps):
             if timer is not None:
                 timer.start()
-            idx = order[s * batch_size:(s + 1) * batch_size]
-            xb = x[idx]
-            yb = y[idx]
+            xb, yb = backend.take_batch(x, y, order[s * batch_size:(s + 1) * batch_size], x_buf, y_buf)
             if timer is not None:
                 timer.lap("data")
             out = model.forward(xb, training=True, timer=timer)
-            loss_sum += loss.forward(out, yb, check=False) * len(yb)
-            correct += int(np.count_nonzero(np.argmax(out, axis=1) == yb))
-            grad = loss.backward()
+            batch_loss, batch_correct, grad = loss.batch(out, yb)
+            loss_sum += batch_loss
+            correct += batch_correct
             if timer is not None:
                 timer.lap("loss")
             model.backward(grad, timer=timer)
