@@ -242,7 +242,10 @@ def build(case):
 
 
 def mode_context(call):
-    return fa.config(mode=call.mode) if call.mode else nullcontext()
+    """fastact.config(mode=...) for the forced serial / parallel runs.  The
+    automatic mode runs outside any config() block, as a user's call would:
+    an active block turns fastact's fast path off."""
+    return fa.config(mode=call.mode) if call.mode and call.mode != "auto" else nullcontext()
 
 
 def as_numpy(result):

@@ -141,11 +141,11 @@ class _Kernel:
     _forward / _backward.  While any config() block is active the fast path is
     off (threshold 0), so that the block's mode is obeyed."""
 
-    __slots__ = ("name", "which", "nparams", "e32", "e64", "t32", "t64", "_t32", "_t64")
+    __slots__ = ("name", "which", "nparams", "e32", "e64", "p32", "p64", "t32", "t64", "_t32", "_t64")
 
     def __init__(self, name, which, nparams):
         self.name, self.which, self.nparams = name, which, nparams
-        self.e32 = self.e64 = None
+        self.e32 = self.e64 = self.p32 = self.p64 = None
         self._t32 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float32)[which], 4)
         self._t64 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float64)[which], 8)
         self.t32, self.t64 = self._t32, self._t64
@@ -164,20 +164,46 @@ class _Kernel:
     def threshold(self, T):
         return self._t32 if T is np.float32 else self._t64
 
+    def run_large(self, d, *arrays, params=()):
+        """The fast path's call above the threshold (or in a config() block):
+        arrays 1-D C-contiguous of dtype d (float32 or float64).  Outside a
+        config() block, once the parallel kernel has run and the threading
+        layer is one that runs parallel regions from several threads, its
+        entry point is called directly."""
+        T = np.float32 if d is _F32 else np.float64
+        extra = (tuple([T(v) for v in params]),) if params else ()
+        pe = self.p32 if d is _F32 else self.p64
+        if pe is not None and _jit._active == 0 and _jit._layer not in (None, "workqueue"):
+            pe(*arrays, *extra)
+            return
+        self.run(T, arrays[0].shape[0], *arrays, *extra)
+        if pe is None and _jit._active == 0 and _jit._settings.mode == "auto":
+            parallel = self.kernels(T)[1]
+            if parallel.signatures:
+                entry = parallel.compile(self._signature(T))
+                if T is np.float32:
+                    self.p32 = entry
+                else:
+                    self.p64 = entry
+
     def run(self, T, n, *args):
         serial, parallel = self.kernels(T)
         _jit.run_at(self.threshold(T), serial, parallel, n, *args)
         if self.e32 is None if T is np.float32 else self.e64 is None:
             self._enable(T, serial)
 
-    def _enable(self, T, serial):
-        """Compile (or load from the cache) the serial kernel for 1-D
-        C-contiguous arrays and keep its entry point."""
+    def _signature(self, T):
+        """The kernels' signature for 1-D C-contiguous arrays of T."""
         arr = numba.types.Array(numba.from_dtype(np.dtype(T)), 1, "C")
         sig = (arr,) * (2 + self.which)
         if self.nparams:
             sig += (numba.types.UniTuple(numba.from_dtype(np.dtype(T)), self.nparams),)
-        entry = serial.compile(sig)
+        return sig
+
+    def _enable(self, T, serial):
+        """Compile (or load from the cache) the serial kernel for 1-D
+        C-contiguous arrays and keep its entry point."""
+        entry = serial.compile(self._signature(T))
         if T is np.float32:
             self.e32 = entry
         else:
@@ -245,17 +271,20 @@ _FAST_FORWARD = """
             e, t = k.e64, k.t64
         else:
             e = None
-        if e is not None and x.size < t:
+        if e is not None and x.ndim:
             f = x.flags
             if f.c_contiguous and f.aligned:
                 if x.ndim == 1:
                     r = _empty(x.shape[0], d)
-                    e(x, r{P})
-                    return r
-                if x.ndim:
+                    a, b = x, r
+                else:
                     r = _empty(x.shape, d)
-                    e(x.reshape(-1), r.reshape(-1){P})
-                    return r
+                    a, b = x.reshape(-1), r.reshape(-1)
+                if x.size < t:
+                    e(a, b{P})
+                else:
+                    k.run_large(d, a, b{PT})
+                return r
 """
 
 _FAST_BACKWARD = """
@@ -267,18 +296,21 @@ _FAST_BACKWARD = """
             e, t = k.e64, k.t64
         else:
             e = None
-        if e is not None and grad.dtype is d and {V}.size < t and {V}.shape == grad.shape:
+        if e is not None and grad.dtype is d and {V}.ndim and {V}.shape == grad.shape:
             f = {V}.flags
             h = grad.flags
             if f.c_contiguous and h.c_contiguous and f.aligned and h.aligned:
                 if {V}.ndim == 1:
                     r = _empty({V}.shape[0], d)
-                    e(grad, {V}, r{P})
-                    return r
-                if {V}.ndim:
+                    a, b, c = grad, {V}, r
+                else:
                     r = _empty({V}.shape, d)
-                    e(grad.reshape(-1), {V}.reshape(-1), r.reshape(-1){P})
-                    return r
+                    a, b, c = grad.reshape(-1), {V}.reshape(-1), r.reshape(-1)
+                if {V}.size < t:
+                    e(a, b, c{P})
+                else:
+                    k.run_large(d, a, b, c{PT})
+                return r
 """
 
 
@@ -324,6 +356,7 @@ def _make_elementwise(entry):
     v = entry.backward_uses
     sig = "".join(f", {p}" if entry.params[p] is None else f", {p}={entry.params[p]!r}" for p in pnames)
     P = ", p" if fparams else ""
+    PT = ", params=p" if fparams else ""
     ns = dict(_forward=_forward, _backward=_backward, _nd=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty)
     funcs = []
     for which, fname in ((0, name), (1, entry.backward_name)):
@@ -344,11 +377,11 @@ def _make_elementwise(entry):
             head = f"    k, p = _k{which}, ()\n"
         if which == 0:
             src = (f"def {fname}(x, /{sig}, *, out=None):\n{head}"
-                   + _FAST_FORWARD.format(P=P)
+                   + _FAST_FORWARD.format(P=P, PT=PT)
                    + f"    return _forward(k, {fname!r}, x, p, out)\n")
         else:
             src = (f"def {fname}(grad, {v}, /{sig}, *, out=None):\n{head}"
-                   + _FAST_BACKWARD.format(P=P, V=v)
+                   + _FAST_BACKWARD.format(P=P, PT=PT, V=v)
                    + f"    return _backward(k, {fname!r}, grad, {v}, p, out, {v!r})\n")
         exec(compile(src, f"<fastact.{fname}>", "exec"), ns)
         funcs.append(ns[fname])

@@ -182,12 +182,16 @@ _layer = None
 
 
 def use_parallel(size, threshold=PARALLEL_THRESHOLD):
+    """Whether a kernel of size elements runs in parallel.  (With one thread
+    (numba.set_num_threads(1)) the parallel kernel runs on that thread: the
+    same results, a microsecond or two of launch more; asking Numba for the
+    thread count on every call would cost as much.)"""
     mode = _settings.mode
     if mode == "serial":
         return False
     if mode == "parallel":
         return True
-    return size >= threshold and numba.get_num_threads() > 1
+    return size >= threshold
 
 
 def run(serial, parallel, size, *args):
