@@ -19,17 +19,19 @@ _helper = njit(nogil=True, error_model="numpy")
 
 
 def sigmoid(T, M):
-    one, zero = T(1), T(0)
-    exp, fabs = M.exp, M.fabs
+    zero = T(0)
+    exp_neg_scaled, fabs = M.exp_neg_scaled, M.fabs
+    big = M.SCALE  # 2**64: exp(-|x|) carried scaled by it
 
     def forward(x):
-        # exp(-|x|) never overflows; for x < 0 the result is e / (1 + e),
-        # which keeps the tiny (even subnormal) values of sigmoid(-large).
-        e = exp(-fabs(x))
-        return (one if x >= zero else e) / (one + e)
+        # eb = exp(-|x|) 2**64 never overflows; sigmoid = 1 / (1 + e) for
+        # x >= 0 and e / (1 + e) for x < 0, both scaled by 2**64 above and
+        # below: one division, and tiny (subnormal) results rounded once
+        eb = exp_neg_scaled(-fabs(x))
+        return (big if x >= zero else eb) / (big + eb)
 
     def backward(g, y):
-        return g * (y * (one - y))
+        return g * (y * (T(1) - y))
 
     return forward, backward
 
@@ -90,45 +92,41 @@ def elu(T, M):
 
 
 def _sigmoid_parts(T, M):
-    """sigmoid(x) without overflow, from exp(-|x|)."""
-    one, zero = T(1), T(0)
-    exp, fabs = M.exp, M.fabs
-
-    @_helper
-    def sig(x):
-        e = exp(-fabs(x))
-        return (one if x >= zero else e) / (one + e)
-
-    return sig
+    """sigmoid(x) without overflow: sigmoid's forward, as a helper."""
+    forward, _ = sigmoid(T, M)
+    return _helper(forward)
 
 
 def silu(T, M):
     zero, one, inf = T(0), T(1), T(np.inf)
-    exp_scaled, fabs, unscale = M.exp_scaled, M.fabs, M.UNSCALE
+    exp_neg_scaled, fabs = M.exp_neg_scaled, M.fabs
+    big, unscale = M.SCALE, M.UNSCALE
     # below this, silu and its derivative approach the subnormal range: their
     # scaled forms are rounded once, at the end
     far = T(-60.0) if T is np.float32 else T(-600.0)
 
+    # With eb = exp(-|x|) 2**64: sigmoid(x) = 2**64 / (2**64 + eb) for
+    # x >= 0; for x < 0 it is carried scaled by 2**64, eb / (1 + e), so that
+    # silu's tiny results keep their precision and are rounded once.
+
     def forward(x):
-        # x * e / (1 + e) for x < 0, e = exp(x) carried scaled by 2**64 so that
-        # a subnormal result is rounded once, at the end
-        eb = exp_scaled(-fabs(x))
-        e = eb * unscale
-        neg = (x * eb / (one + e)) * unscale
-        pos = x / (one + e)
-        v = pos if x >= zero else neg
+        eb = exp_neg_scaled(-fabs(x))
+        pos = x >= zero
+        q = (big if pos else eb) / ((big + eb) * (one if pos else unscale))
+        v = (x * q) * (one if pos else unscale)
         return zero if x == -inf else v  # the limit, not -inf * 0
 
     def backward(g, x):
-        # s = sigmoid(x) and 1 - s from e = exp(-|x|), never as 1 - s (which
-        # cancels for large x); for x < 0, s is carried scaled by 2**64
-        eb = exp_scaled(-fabs(x))
-        e = eb * unscale
-        den = one + e
+        # silu'(x) = s (1 + x (1 - s)), s = sigmoid(x), with 1 - s from e too
+        # (never as 1 - s, which cancels for large x)
+        eb = exp_neg_scaled(-fabs(x))
         pos = x >= zero
-        oms = (e if pos else one) / den
-        db = ((T(2.0 ** 64) if pos else eb) / den) * (one + x * oms)
-        v = (g * db) * unscale if x < far else g * (db * unscale)
+        inv = one / (big + eb)  # 1 / (1 + e), times 2**-64
+        sb = (big if pos else eb) * (inv if pos else inv * big)  # s, for x < 0 times 2**64
+        oms = (eb if pos else big) * inv
+        db = sb * (one + x * oms)
+        neg = (g * db) * unscale if x < far else g * (db * unscale)
+        v = g * db if pos else neg
         v = zero * g if x == -inf else v  # the limit 0 at -inf
         return g if x == inf else v
 
