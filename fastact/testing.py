@@ -1,7 +1,14 @@
 """Helpers for checking fastact against its references: ulp error against a
 higher-precision result.  Used by the test suite and by the docs' accuracy
 tables (tools/gen_docs.py)."""
+import math
+
 import numpy as np
+
+try:  # for the exact (high-precision) evaluation only; a test extra
+    import mpmath
+except ImportError:  # pragma: no cover
+    mpmath = None
 
 # np.longdouble is 80-bit extended on x86-64 Linux: 64 significand bits, 11
 # more than float64, enough to measure float64 errors to about 1/1000 ulp.
@@ -40,3 +47,119 @@ def max_ulp(got, exact, dtype):
         return 0.0, None
     i = int(np.argmax(err))
     return float(err.reshape(-1)[i]), i
+
+
+# ---------------------------------------------------------------------------
+# High precision (mpmath) numbers that NumPy object arrays can compute with,
+# so that the references can be evaluated exactly from the same inputs:
+#
+#     with mpmath.workprec(EXACT_BITS):
+#         exact = from_hp(reference.softmax_backward(to_hp(g), to_hp(y)))
+
+# mpmath precision at which sums of products of float64 values are exact
+# (exponents from 2**-2148 to 2**2048, plus carries)
+EXACT_BITS = 4300
+
+
+
+class HP:
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v if isinstance(v, mpmath.mpf) else mpmath.mpf(float(v))
+
+    @staticmethod
+    def _o(o):
+        return o.v if isinstance(o, HP) else mpmath.mpf(float(o))
+
+    def __add__(self, o):
+        return HP(self.v + HP._o(o))
+
+    def __radd__(self, o):
+        return HP(HP._o(o) + self.v)
+
+    def __sub__(self, o):
+        return HP(self.v - HP._o(o))
+
+    def __rsub__(self, o):
+        return HP(HP._o(o) - self.v)
+
+    def __mul__(self, o):
+        return HP(self.v * HP._o(o))
+
+    def __rmul__(self, o):
+        return HP(HP._o(o) * self.v)
+
+    def __truediv__(self, o):
+        return HP(self.v / HP._o(o))
+
+    def __rtruediv__(self, o):
+        return HP(HP._o(o) / self.v)
+
+    def __neg__(self):
+        return HP(-self.v)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return HP(abs(self.v))
+
+    def __lt__(self, o):
+        return self.v < HP._o(o)
+
+    def __le__(self, o):
+        return self.v <= HP._o(o)
+
+    def __gt__(self, o):
+        return self.v > HP._o(o)
+
+    def __ge__(self, o):
+        return self.v >= HP._o(o)
+
+    def __float__(self):
+        return float(self.v)
+
+    # Transcendental functions need only a relative accuracy far beyond
+    # float64's (400 bits), not the exactness of the sums: computing them at
+    # EXACT_BITS would take minutes.
+    def _fn(self, f):
+        with mpmath.workprec(min(mpmath.mp.prec, 400)):
+            return HP(f(self.v))
+
+    def exp(self):
+        return self._fn(mpmath.exp)
+
+    def expm1(self):
+        return self._fn(mpmath.expm1)
+
+    def log(self):
+        return self._fn(mpmath.log)
+
+    def log1p(self):
+        return self._fn(mpmath.log1p)
+
+    def tanh(self):
+        return self._fn(mpmath.tanh)
+
+
+def to_hp(a):
+    a = np.asarray(a)
+    flat = [HP(float(v)) for v in a.reshape(-1)]
+    r = np.empty(a.size, object)
+    r[:] = flat
+    return r.reshape(a.shape)
+
+
+def from_hp(a):
+    """Object array of HP (or numbers) -> long double, as hi + lo."""
+    a = np.asarray(a, dtype=object)
+    out = np.empty(a.shape, HIGH)
+    for idx, h in np.ndenumerate(a):
+        v = h.v if isinstance(h, HP) else mpmath.mpf(float(h))
+        hi = float(v)
+        if math.isfinite(hi):
+            out[idx] = HIGH(hi) + HIGH(float(v - hi))
+        else:
+            out[idx] = HIGH(hi)
+    return out

@@ -26,7 +26,7 @@ import fastact as fa
 from fastact import reference as ref
 from fastact._kernels import BLOCK
 from fastact._registry import ACTIVATIONS, REQUIRED
-from fastact.testing import ulp_error
+from fastact.testing import EXACT_BITS, HP, from_hp, to_hp, ulp_error  # noqa: F401
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 FLOATS = (F16, F32, F64)
@@ -44,9 +44,6 @@ BIG = 5 * BLOCK + 13
 
 SENTINEL = -7.25  # exactly representable in every float dtype
 
-# mpmath precision at which sums of products of float64 values are exact
-# (exponents from 2**-2148 to 2**2048, plus carries)
-EXACT_BITS = 4300
 
 
 def rule(dtype):
@@ -485,114 +482,6 @@ def numeric_vjp(f, x, g, h=1e-6):
         xm[i] -= h
         res[i] = (np.sum(g * f(xp)) - np.sum(g * f(xm))) / (xp[i] - xm[i])
     return res
-
-
-# ---------------------------------------------------------------------------
-# High precision (mpmath) numbers that NumPy object arrays can compute with,
-# so that the references can be evaluated exactly from the same inputs.
-
-
-class HP:
-    __slots__ = ("v",)
-
-    def __init__(self, v):
-        self.v = v if isinstance(v, mpmath.mpf) else mpmath.mpf(float(v))
-
-    @staticmethod
-    def _o(o):
-        return o.v if isinstance(o, HP) else mpmath.mpf(float(o))
-
-    def __add__(self, o):
-        return HP(self.v + HP._o(o))
-
-    def __radd__(self, o):
-        return HP(HP._o(o) + self.v)
-
-    def __sub__(self, o):
-        return HP(self.v - HP._o(o))
-
-    def __rsub__(self, o):
-        return HP(HP._o(o) - self.v)
-
-    def __mul__(self, o):
-        return HP(self.v * HP._o(o))
-
-    def __rmul__(self, o):
-        return HP(HP._o(o) * self.v)
-
-    def __truediv__(self, o):
-        return HP(self.v / HP._o(o))
-
-    def __rtruediv__(self, o):
-        return HP(HP._o(o) / self.v)
-
-    def __neg__(self):
-        return HP(-self.v)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return HP(abs(self.v))
-
-    def __lt__(self, o):
-        return self.v < HP._o(o)
-
-    def __le__(self, o):
-        return self.v <= HP._o(o)
-
-    def __gt__(self, o):
-        return self.v > HP._o(o)
-
-    def __ge__(self, o):
-        return self.v >= HP._o(o)
-
-    def __float__(self):
-        return float(self.v)
-
-    # Transcendental functions need only a relative accuracy far beyond
-    # float64's (400 bits), not the exactness of the sums: computing them at
-    # EXACT_BITS would take minutes.
-    def _fn(self, f):
-        with mpmath.workprec(min(mpmath.mp.prec, 400)):
-            return HP(f(self.v))
-
-    def exp(self):
-        return self._fn(mpmath.exp)
-
-    def expm1(self):
-        return self._fn(mpmath.expm1)
-
-    def log(self):
-        return self._fn(mpmath.log)
-
-    def log1p(self):
-        return self._fn(mpmath.log1p)
-
-    def tanh(self):
-        return self._fn(mpmath.tanh)
-
-
-def to_hp(a):
-    a = np.asarray(a)
-    flat = [HP(float(v)) for v in a.reshape(-1)]
-    r = np.empty(a.size, object)
-    r[:] = flat
-    return r.reshape(a.shape)
-
-
-def from_hp(a):
-    """Object array of HP (or numbers) -> long double, as hi + lo."""
-    a = np.asarray(a, dtype=object)
-    out = np.empty(a.shape, LD)
-    for idx, h in np.ndenumerate(a):
-        v = h.v if isinstance(h, HP) else mpmath.mpf(float(h))
-        hi = float(v)
-        if math.isfinite(hi):
-            out[idx] = LD(hi) + LD(float(v - hi))
-        else:
-            out[idx] = LD(hi)
-    return out
 
 
 # ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+import mpmath
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +35,7 @@ sys.path.insert(0, ROOT)
 
 import fastact as fa  # noqa: E402
 from fastact import reference as R  # noqa: E402
-from fastact.testing import HIGH, ulp_error  # noqa: E402
+from fastact.testing import EXACT_BITS, HIGH, from_hp, to_hp, ulp_error  # noqa: E402
 
 ACTIVATIONS = fa.ACTIVATIONS
 DOCS = os.path.join(ROOT, "docs")
@@ -152,6 +153,11 @@ F64_RANDOM_BITS = 1 << 22  # random float64 bit patterns
 F64_UNIFORM = ((-50.0, 50.0, 1 << 21), (-800.0, 800.0, 1 << 20))
 SOFTMAX_LENGTHS = (2, 3, 10, 30, 100, 1000, 10000, 100000)
 SOFTMAX_ELEMS = 1 << 18  # per (length, distribution, dtype)
+# of which the backwards are checked against mpmath (exact sums) on
+SOFTMAX_EXACT_ELEMS = 2048
+# "backward near zero": within GRAD_ZERO_RADIUS of a table entry's grad_zeros,
+# in ulps of the size of the terms that cancel (see _measure_pointwise)
+DIRECTIONS = ("forward", "backward", "backward near zero")
 # (label, how the rows are drawn); s is the scale
 SOFTMAX_DISTS = (
     ("N(0, 1)", "normal", 1.0),
@@ -369,7 +375,42 @@ def _measure_pointwise(entry, label, params, x, dtype, key, out):
         exact = ref_bwd(entry, params, g.astype(HIGH), xl, y.astype(HIGH))
         err = ulp_error(gx, exact, dtype)
         where = {"x": x, "grad": g} if entry.backward_uses == "x" else {"x": x, "y": y, "grad": g}
+        near = _near_grad_zeros(entry, x)
+        if near is not None:
+            # where the derivative crosses zero through cancellation, the error
+            # is measured against the size of the terms (as the tests do)
+            scale = np.abs(g[near].astype(HIGH)) * HIGH(max(_derivative_scale(entry, params, z)
+                                                            for z in entry.grad_zeros))
+            allowed = np.spacing(scale.astype(dtype)).astype(HIGH)
+            rel = (np.abs(gx[near].astype(HIGH) - exact[near]) / allowed).astype(np.float64)
+            out.setdefault((entry.name, label, dtype.name, "backward near zero"), Worst()).add(
+                rel, {"x": x[near], "grad": g[near]}, bound)
+            err = np.where(near, 0.0, err)
         out.setdefault((entry.name, label, dtype.name, "backward"), Worst()).add(err, where, bound)
+
+
+# Within this distance of a table entry's grad_zeros (inputs where its
+# derivative crosses zero through cancellation) the backward's error is
+# measured in ulps of |grad| times the largest |derivative| within twice the
+# distance: the size of the terms that cancel (the tests use the same rule).
+GRAD_ZERO_RADIUS = 0.5
+
+
+def _near_grad_zeros(entry, x):
+    if not entry.grad_zeros or entry.backward_uses != "x":
+        return None
+    xf = np.asarray(x, np.float64)
+    near = np.zeros(xf.shape, bool)
+    for z in entry.grad_zeros:
+        near |= np.abs(xf - z) <= GRAD_ZERO_RADIUS
+    return near if near.any() else None
+
+
+def _derivative_scale(entry, params, z):
+    x = np.linspace(z - 2 * GRAD_ZERO_RADIUS, z + 2 * GRAD_ZERO_RADIUS, 401).astype(HIGH)
+    with np.errstate(all="ignore"):
+        d = ref_bwd(entry, params, np.ones_like(x), x, None)
+    return float(np.max(np.abs(np.asarray(d, np.float64))))
 
 
 def _measure_rrelu_training(entry, label, params, x, dtype, key, out):
@@ -462,7 +503,6 @@ def measure_softmax(job):
     xl = x.astype(HIGH)
     rng = np.random.default_rng([SEED, 101, length] + list(key))
     g = rng.normal(0, 1, x.shape).astype(dtype)
-    gl = g.astype(HIGH)
     out = {}
     eps = HIGH(np.finfo(dtype).eps)
 
@@ -479,17 +519,22 @@ def measure_softmax(job):
             err = ulp_error(y, ex, dtype)
             out.setdefault((entry.name, "-", dtype.name, "forward"), Worst()).add(
                 err, {"row": row_info, "y": y}, bound)
-            gx = bwd(entry, {}, g, x, y)
-            yl = y.astype(HIGH)
-            exact = ref_bwd(entry, {}, gl, xl, yl)
+            # the backward formulas cancel: their exact values come from mpmath
+            # with exact sums, on the first rows (SOFTMAX_EXACT_ELEMS elements)
+            k = max(1, min(rows, SOFTMAX_EXACT_ELEMS // length))
+            gx = bwd(entry, {}, g, x, y)[:k]
+            yk, gk = y[:k], g[:k]
+            with mpmath.workprec(EXACT_BITS):
+                exact = from_hp(ref_bwd(entry, {}, to_hp(gk), None, to_hp(yk)))
             err = ulp_error(gx, exact, dtype)
             out.setdefault((entry.name, "-", dtype.name, "backward"), Worst()).add(
-                err, {"row": row_info, "y": y, "grad": g}, bound)
+                err, {"row": row_info, "y": yk, "grad": gk}, bound)
             # the same error measured against the size of the terms that cancel
-            if entry.name == "softmax":
-                scale_terms = np.abs(yl) * (np.abs(gl) + np.sum(np.abs(gl * yl), axis=-1, keepdims=True))
-            else:
+            yl, gl = yk.astype(HIGH), gk.astype(HIGH)
+            if entry.name == "log_softmax":
                 scale_terms = np.abs(gl) + np.exp(yl) * np.sum(np.abs(gl), axis=-1, keepdims=True)
+            else:  # softmax, softmin: y (g - sum(g y))
+                scale_terms = np.abs(yl) * (np.abs(gl) + np.sum(np.abs(gl * yl), axis=-1, keepdims=True))
             tiny = HIGH(np.finfo(dtype).smallest_subnormal)
             rel = np.abs(gx.astype(HIGH) - exact) / np.maximum(scale_terms * eps, tiny)
             rel = np.where(np.isnan(rel), HIGH(0), rel).astype(np.float64)
@@ -868,7 +913,7 @@ def accuracy_rows(entry, results, with_where=True):
     rows = []
     for label in _labels(entry):
         for dt in DTYPES:
-            for direction in ("forward", "backward"):
+            for direction in DIRECTIONS:
                 w = results.get((entry.name, label, dt.name, direction))
                 if w is None:
                     continue
@@ -1045,30 +1090,30 @@ def _vec(v):
 
 
 def _softmax_backward_note(entry, results):
-    lines = ["**The backward and cancellation.** "]
-    r32 = results.get((entry.name, "-", "float32", "backward"))
-    n_over = r32.n_over.get(BOUND[np.dtype(np.float32)], 0) if r32 else 0
-    over32 = (f"{n_over:,} of {r32.n:,} float32 results over {BOUND[np.dtype(np.float32)]:g} ulp"
-              if r32 else "not measured")
-    if entry.name == "softmax":
-        form = "dx_i = y_i (g_i - sum_j g_j y_j)"
-        scale = "y_i (|g_i| + sum_j |g_j y_j|)"
-    else:
+    if entry.name == "log_softmax":
         form = "dx_i = g_i - exp(y_i) sum_j g_j"
         scale = "|g_i| + exp(y_i) sum_j |g_j|"
-    lines.append(
-        f"The backward is `{form}`, a difference: where the two terms nearly cancel, the result is much "
-        "smaller than the terms, and any rounding in the terms (even an error of one ulp of the terms, the "
-        "best a computation in the working precision can do) is a large error in ulps of the small result. "
-        "The ulp figures above are measured against the exact value of that formula on the same float "
-        "inputs (`grad` and the `y` fastact's forward returned), so they include this effect. fastact "
-        "carries the sum and the difference in float64 for both dtypes. For float32 inputs this absorbs "
-        "cancellation down to about 2^-29 of the terms, and only deeper cancellation still shows the "
-        f"float64 rounding as many float32 ulps (here: {over32}). float64 has no wider type to fall back "
-        "on. The reference carries 11 more bits than float64, so in these cases its own error is about "
-        "2^-11 of fastact's: the large figures are not artefacts of the reference. The table below also "
-        "measures the error "
-        f"in ulps of the size of the terms, `{scale}`, the error a backward-stable computation makes:")
+        how = ("float32: the sum of `g` in float64 (blocks summed, the block sums added exactly) and "
+               "`exp(y_i)` in float64; float64: the sum as a double-double and `exp(y_i)` as a "
+               "double-double (`exp_dd`), the difference taken against both parts.")
+    else:
+        form = "dx_i = y_i (g_i - sum_j g_j y_j)" if entry.name == "softmax" else \
+            "dx_i = -y_i (g_i - sum_j g_j y_j)"
+        scale = "y_i (|g_i| + sum_j |g_j y_j|)"
+        how = ("float32: the products `g_j y_j` are exact in float64 and summed in float64 blocks whose "
+               "sums are added exactly, an error bound computed alongside; where some `g_i` is too close to "
+               "the sum for that bound (a row with one `y_i` near 1, say) the row is redone with the sum as "
+               "a double-double. float64: the sum as a double-double (TwoProd and TwoSum, vectorized over "
+               "lanes) always.")
+    lines = ["**The backward and cancellation.** ",
+             f"The backward is `{form}`, a difference: where the two terms nearly cancel, the result is much "
+             "smaller than the terms, and an error of one ulp of the terms is a large error in ulps of the "
+             "result. fastact carries the sums so that this does not happen: " + how + " The figures are "
+             "measured against the exact value of the formula on the same float inputs (`grad` and the `y` "
+             "fastact's forward returned), evaluated in mpmath with sums exact at any exponent "
+             f"({EXACT_BITS} bits), on the first {SOFTMAX_EXACT_ELEMS:,} elements of every length and "
+             f"distribution (whole rows). The table also gives the error in ulps of the size of the terms, "
+             f"`{scale}`:"]
     rows = []
     for dt in DTYPES:
         w = results.get((entry.name, "-", dt.name, "backward/scaled"))
@@ -1148,7 +1193,7 @@ def accuracy_page(results, gw, meta):
     for entry in ACTIVATIONS.values():
         for label in _labels(entry):
             for dt in DTYPES:
-                for d in ("forward", "backward"):
+                for d in DIRECTIONS:
                     w = results.get((entry.name, label, dt.name, d))
                     if w is not None and w.ulp > BOUND[dt]:
                         at = "" if label == "-" else f" ({label})"
@@ -1162,13 +1207,16 @@ def accuracy_page(results, gw, meta):
                                 f"{_ulp(w)} ulp ({_where(w, dt)}; a sum whose terms cancel, see "
                                 f"[below](#prelu-grad_weight))")
     if over:
-        lines += ["**Over the bound:**", ""] + [f"- {o}" for o in over] + [
-            "", "The softmax backwards and PReLU's grad_weight are over through cancellation (a difference, or "
-            "a sum of terms of both signs, much smaller than its terms), measured against the exact value of "
-            "the formula on the same inputs: see [below](#softmax-and-log_softmax). The others are listed as "
-            "measured.", ""]
+        lines += ["**Over the bound:**", ""] + [f"- {o}" for o in over] + ["", "Listed as measured.", ""]
     else:
         lines += ["No function is over its bound.", ""]
+    lines += ["*backward near zero*: the backwards of " + ", ".join(
+              f"[{e.name}](functions/{e.name}.md)" for e in ACTIVATIONS.values() if e.grad_zeros)
+              + " cross zero at the table's `grad_zeros` through cancellation (the derivative is a "
+              "difference of terms there), so within " + f"{GRAD_ZERO_RADIUS:g}" + " of those points their "
+              "error is measured in ulps of |grad| times the largest |derivative| within twice that "
+              "distance, the size of the terms (the detail tables give it as *backward near zero*; the "
+              "summary's backward columns cover every other input).", ""]
     lines += ["## What was swept", "",
               f"**float32, every function but the softmax family** "
               f"({', '.join(e.name for e in ACTIVATIONS.values() if e.kind != 'softmax')}): "
@@ -1346,8 +1394,9 @@ def conventions_page():
          "and without weight decay on a, which would pull the slopes towards 0, i.e. towards ReLU. "
          "The slopes are not constrained: they can grow past 1 or go negative.", "",
          "## dtypes", "",
-         "float32 is computed in float32 and float64 in float64 (the reductions of softmax and of PReLU's "
-         "`grad_weight` are carried in float64 in both cases). float16 is computed in float32 and rounded "
+         "float32 is computed in float32 and float64 in float64 (the sums of the softmax family are "
+         "carried in float64 for float32 data and as double-doubles for float64 data; PReLU's "
+         "`grad_weight` in float64). float16 is computed in float32 and rounded "
          "to float16 once. bool and integer inputs are computed in float64 and give float64, as `np.exp` "
          "does. A backward with arrays of two dtypes computes in their NumPy result type. Other dtypes "
          "(complex, object, strings) raise `TypeError`. Scalars give NumPy scalars; 0-d and empty arrays "
