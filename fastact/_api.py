@@ -92,6 +92,10 @@ def _aliased(a, b):
     return not (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.strides == b.strides)
 
 
+def _data(a):
+    return a.__array_interface__["data"][0]
+
+
 def _finish(res, out):
     if out is None and res.ndim == 0:
         return res[()]
@@ -119,7 +123,12 @@ def _map(k, srcs, T, res, params):
     if all(s.dtype == T and s.shape == res.shape and _dense_same(s, res) for s in srcs) and res.dtype == T \
             and not any(_aliased(s, res) for s in srcs):
         flat = [s.ravel(order="K") for s in srcs]
-        k.run(T, n, *flat, res.ravel(order="K"), *extra)
+        # in place: res is one of the inputs (same memory, same layout)
+        target = next((i for i, s in enumerate(srcs) if _data(s) == _data(res)), None)
+        if target is None:
+            k.run(T, n, *flat, res.ravel(order="K"), *extra)
+        else:
+            k.run_inplace(T, n, target, *flat, *extra)
         return
     flat = [np.ascontiguousarray(np.broadcast_to(s, res.shape), dtype=T).reshape(-1) for s in srcs]
     tmp = np.empty(n, T)
@@ -160,6 +169,11 @@ class _Kernel:
     def kernels(self, T):
         k = _kernels.elementwise(self.name, T)
         return k[2 * self.which], k[2 * self.which + 1]
+
+    def run_inplace(self, T, n, target, *args):
+        """run(), writing over input ``target`` (args without an out)."""
+        serial, parallel = _kernels.elementwise_inplace(self.name, T, self.which, target)
+        _jit.run_at(self.threshold(T), serial, parallel, n, *args)
 
     def threshold(self, T):
         return self._t32 if T is np.float32 else self._t64
@@ -254,10 +268,11 @@ def _backward(k, fname, grad, v, params, out, vname):
 # forward, for an activation with parameters a and b, reads:
 #
 #     def NAME(x, /, a=.., b=.., *, out=None):
-#         c = _cache.get((a, b)) if type(a) is float and type(b) is float else None
-#         if c is None:
-#             c = _prepare(a, b)          # validates; raises before anything is written
-#         k, p = c                        # the _Kernel (variant) and the parameters
+#         k = _cache.get((a, b)) if type(a) is float and type(b) is float else None
+#         if k is None:                   # the _Kernel (variant) for these parameters
+#             k, p = _prepare(a, b)       # validates; raises before anything is written
+#         else:
+#             p = (a, b)
 #         if out is None and type(x) is _nd:
 #             ... the fast path: k's entry point on a new array, when it applies
 #         return _forward(k, 'NAME', x, p, out)
@@ -363,15 +378,20 @@ def _make_elementwise(entry):
         prepare = _make_prepare(entry, fname, which, fparams)
         ns[f"_prepare{which}"] = prepare
         if pnames:
-            cache = ns[f"_cache{which}"] = {}
+            ns[f"_cache{which}"] = {}
             key = "(" + "".join(f"{p}, " for p in pnames) + ")"
             simple = " and ".join(f"type({p}) is {'str' if p in vnames else 'float'}" for p in pnames)
-            head = (f"    c = _cache{which}.get({key}) if {simple} else None\n"
-                    f"    if c is None:\n"
-                    f"        c = _prepare{which}{key}\n"
+            ftuple = "(" + "".join(f"{p}, " for p in fparams) + ")"
+            # The cache maps validated parameter values (Python floats and
+            # strs only) to the kernel; the floats passed on are the caller's
+            # own, so -0.0 stays -0.0 although it is a key equal to 0.0.
+            head = (f"    k = _cache{which}.get({key}) if {simple} else None\n"
+                    f"    if k is None:\n"
+                    f"        k, p = _prepare{which}{key}\n"
                     f"        if {simple} and len(_cache{which}) < 256:\n"
-                    f"            _cache{which}[{key}] = c\n"
-                    f"    k, p = c\n")
+                    f"            _cache{which}[{key}] = k\n"
+                    f"    else:\n"
+                    f"        p = {ftuple}\n")
         else:
             ns[f"_k{which}"] = prepare()[0]
             head = f"    k, p = _k{which}, ()\n"
@@ -779,9 +799,15 @@ def _prelu_forward(T, n, outer, C, inner, src, wT, dst):
     """Run PReLU's forward kernel: flat src, dst of n elements."""
     k = _kernels.prelu(T)
     kind, shape2 = _prelu_2d(outer, C, inner)
+    inplace = _data(src) == _data(dst)  # then kernels that write over x (see _map)
     if shape2 is None:
         for (lo, hi, view), (_, _, oview) in zip(_split_single(src), _split_single(dst)):
-            run(*k["fwd_rows"], hi - lo, view, wT, oview)
+            if inplace:
+                run(*k["fwd_rows_ip"], hi - lo, view, wT)
+            else:
+                run(*k["fwd_rows"], hi - lo, view, wT, oview)
+    elif inplace:
+        run(*k[f"fwd_{kind}_ip"], n, src.reshape(shape2), wT)
     else:
         run(*k[f"fwd_{kind}"], n, src.reshape(shape2), wT, dst.reshape(shape2))
 
@@ -812,7 +838,7 @@ def _prelu_fast(x, weight, axis):
     """(outer, C, inner) when x and weight take PReLU's fast path: C-contiguous
     float32/float64 x of 2 or more dimensions, a C-contiguous weight of x's
     dtype with one entry per channel of axis 1, finite; else None."""
-    if type(x) is not np.ndarray or type(weight) is not np.ndarray or axis != 1 or type(axis) is not int:
+    if type(x) is not np.ndarray or type(weight) is not np.ndarray or type(axis) is not int or axis != 1:
         return None
     d = x.dtype
     if (d is not _F32 and d is not _F64) or weight.dtype is not d or x.ndim < 2 or weight.ndim != 1:
@@ -824,6 +850,11 @@ def _prelu_fast(x, weight, axis):
         return None  # the general path says what is wrong
     outer = x.shape[0]
     return outer, C, x.size // (outer * C)
+
+
+def _c_aligned(a):
+    f = a.flags
+    return f.c_contiguous and f.aligned
 
 
 class _PreluEntry:
@@ -870,9 +901,9 @@ def prelu(x, weight, /, *, axis=1, out=None):
     if out is None and type(x) is np.ndarray and type(weight) is np.ndarray and x.ndim == 2:
         d = x.dtype
         e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
-        if e is not None and weight.dtype is d and axis == 1 and type(axis) is int and weight.ndim == 1 \
-                and weight.shape[0] == x.shape[1] and x.size < _prelu_entry.t and x.flags.c_contiguous \
-                and weight.flags.c_contiguous and e[2](weight):
+        if e is not None and weight.dtype is d and type(axis) is int and axis == 1 and weight.ndim == 1 \
+                and weight.shape[0] == x.shape[1] > 1 and x.size < _prelu_entry.t and _c_aligned(x) \
+                and _c_aligned(weight) and e[2](weight):
             r = np.empty(x.shape, d)
             e[0](x, weight, r)
             return r
@@ -911,9 +942,10 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
             and grad.shape == x.shape and grad.flags.c_contiguous:
         d = x.dtype
         e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
-        if e is not None and x.ndim == 2 and type(weight) is np.ndarray and weight.dtype is d and axis == 1 \
-                and type(axis) is int and weight.ndim == 1 and weight.shape[0] == x.shape[1] \
-                and x.size < _prelu_entry.t and x.flags.c_contiguous and weight.flags.c_contiguous and e[2](weight):
+        if e is not None and x.ndim == 2 and type(weight) is np.ndarray and weight.dtype is d \
+                and type(axis) is int and axis == 1 and weight.ndim == 1 and weight.shape[0] == x.shape[1] > 1 \
+                and x.size < _prelu_entry.t and _c_aligned(x) and _c_aligned(grad) and _c_aligned(weight) \
+                and e[2](weight):
             r = np.empty(x.shape, d)
             part = np.empty((-(-x.shape[0] // _kernels.PRELU_BLOCK), x.shape[1]), np.float64)
             e[1](grad, x, weight, r, part)
@@ -936,9 +968,9 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
             g = np.broadcast_to(g, xa.shape)
         except ValueError:
             raise ValueError(f"{fname}: grad of shape {g.shape} does not broadcast to x's shape {xa.shape}") from None
-    out_x, out_w = (out if isinstance(out, tuple) else (out, None))
     if isinstance(out, tuple) and len(out) != 2:
         raise ValueError(f"{fname}: out must be an array or a tuple (grad_x, grad_weight)")
+    out_x, out_w = (out if isinstance(out, tuple) else (out, None))
     gw_shape = np.shape(weight)
     if out_x is not None:
         _check_out(out_x, xa.shape, rdt, fname, "out (grad_x)")

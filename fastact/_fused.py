@@ -38,7 +38,7 @@ def _templates():
             b = x[r, 1]
             o = out[r]
             for j in range(o.shape[0]):
-                o[j] = a[j] * sig(b[j])
+                o[j] = gated(a[j], b[j])
 
     def glu_bwd(g, x, out):
         _FP
@@ -49,10 +49,10 @@ def _templates():
             ga = out[r, 0]
             gb = out[r, 1]
             for j in range(gr.shape[0]):
-                s, oms = sig2(b[j])
-                gs = gr[j] * s
-                ga[j] = gs
-                gb[j] = (gs * a[j]) * oms
+                # both read before either store: out may be x itself
+                ga_j, gb_j = gated_grads(gr[j], a[j], b[j])
+                ga[j] = ga_j
+                gb[j] = gb_j
 
     # -- bias + activation, (rows, C) layout: bias along the last axis ---------
     def bias_cols(x, b, out, p):
@@ -192,34 +192,77 @@ def _tag(T):
     return {np.float32: "f32", np.float64: "f64"}[T]
 
 
-def _sigmoid_parts(T):
+def _gates(T):
+    """gated(a, v) = a sigmoid(v) and gated_grads(g, a, v) = (g s, g a s (1 - s)),
+    s = sigmoid(v), with tiny results (v far below or above 0) rounded once.
+
+    float32 works in float64, whose range holds every such product.  float64
+    carries s (for v < 0) or 1 - s (for v >= 0) scaled by 2**64, from
+    exp(-|v|) 2**64, and unscales after the products (as silu does)."""
     from numba import njit
 
+    opts = dict(nogil=True, error_model="numpy")
+    if T is np.float32:
+        M = MATH[np.float64]
+        exp, fabs = M.exp, M.fabs
+        one, zero = 1.0, 0.0
+
+        @njit(**opts)
+        def gated(a, v):
+            vw = np.float64(v)
+            e = exp(-fabs(vw))
+            s = (one if vw >= zero else e) / (one + e)
+            return np.float32(np.float64(a) * s)
+
+        @njit(**opts)
+        def gated_grads(g, a, v):
+            vw = np.float64(v)
+            e = exp(-fabs(vw))
+            d = one + e
+            pos = vw >= zero
+            s = (one if pos else e) / d
+            oms = (e if pos else one) / d
+            gs = np.float64(g) * s
+            return np.float32(gs), np.float32((gs * np.float64(a)) * oms)
+
+        return gated, gated_grads
+
     M = MATH[T]
-    one, zero = T(1), T(0)
-    exp, fabs = M.exp, M.fabs
+    exp_neg_scaled, fabs = M.exp_neg_scaled, M.fabs
+    big, unscale, one, zero = M.SCALE, M.UNSCALE, T(1), T(0)
+    safe = T(2.0 ** 900)  # below it, a number times a scaled factor (< 2**64) is finite
 
-    @njit(nogil=True, error_model="numpy")
-    def sig(v):
-        e = exp(-fabs(v))
-        return (one if v >= zero else e) / (one + e)
+    @njit(**opts)
+    def times_scaled(x, fb):
+        """x * fb * 2**-64, rounded once where the result is tiny."""
+        # |x| >= 2**900: x * 2**-64 is exact, so the product rounds once
+        return (x * fb) * unscale if fabs(x) < safe else (x * unscale) * fb
 
-    @njit(nogil=True, error_model="numpy")
-    def sig2(v):
-        """sigmoid(v) and 1 - sigmoid(v), neither as 1 minus the other."""
-        e = exp(-fabs(v))
-        d = one + e
+    @njit(**opts)
+    def gated(a, v):
+        eb = exp_neg_scaled(-fabs(v))
+        if v >= zero:
+            return a * (big / (big + eb))
+        return times_scaled(a, eb * (big / (big + eb)))
+
+    @njit(**opts)
+    def gated_grads(g, a, v):
+        eb = exp_neg_scaled(-fabs(v))
+        inv = one / (big + eb)
         pos = v >= zero
-        return (one if pos else e) / d, (e if pos else one) / d
+        sb = big * inv if pos else eb * (inv * big)  # s, times 2**64 for v < 0
+        ob = eb * (inv * big) if pos else big * inv  # 1 - s, times 2**64 for v >= 0
+        ga = g * sb if pos else times_scaled(g, sb)
+        return ga, times_scaled(g * a, sb * ob)
 
-    return sig, sig2
+    return gated, gated_grads
 
 
 @functools.cache
 def glu_kernels(T):
     """((serial, parallel) forward, (serial, parallel) backward)."""
-    sig, sig2 = _sigmoid_parts(T)
-    ns = dict(sig=sig, sig2=sig2)
+    gated, gated_grads = _gates(T)
+    ns = dict(gated=gated, gated_grads=gated_grads)
     out = []
     for tpl in ("glu_fwd", "glu_bwd"):
         s = instantiate(TEMPLATES[tpl], f"{tpl}_{_tag(T)}_serial", ns)
@@ -345,6 +388,33 @@ def _target(res, T, srcs):
 # ---------------------------------------------------------------------------
 # Public functions
 
+# The common call, C-contiguous float32 or float64 arrays of one dtype along
+# the last axis, no out= and no activation parameters, skips the general
+# validation once the same (activation, dtype) has passed it: the kernels
+# and their (empty) parameter tuple are kept here.
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_fast_bias = {}  # (activation, dtype) -> (kernels, parameters)
+
+
+def _bias_fast(x, bias, activation, axis, params):
+    """(kernels, parameters) when bias_act(x, bias, activation, axis) takes the
+    fast path, else None."""
+    if params or type(activation) is not str or type(x) is not np.ndarray or type(bias) is not np.ndarray:
+        return None
+    hit = _fast_bias.get((activation, x.dtype))
+    if hit is None or bias.dtype is not x.dtype or type(axis) is not int or not x.ndim or bias.ndim != 1:
+        return None
+    if (axis != -1 and axis != x.ndim - 1) or bias.shape[0] != x.shape[-1] or not x.flags.c_contiguous \
+            or not bias.flags.c_contiguous:
+        return None
+    return hit
+
+
+def _remember_bias(activation, params, arr, b, k, pT):
+    if not params and type(activation) is str and arr.dtype in (_F32, _F64) and b.dtype == arr.dtype:
+        _fast_bias[(activation, arr.dtype)] = (k, pT)
+
+
 
 def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     """activation(x + bias) in one pass over memory: bias (1-D, the length of
@@ -353,6 +423,15 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     ``bias_act(x, b, "leaky_relu", negative_slope=0.2)``.
 
     dtype rules as the activations' (the result dtype of x and bias)."""
+    if out is None:
+        fast = _bias_fast(x, bias, activation, axis, params)
+        if fast is not None:
+            k, pT = fast
+            res = np.empty(x.shape, x.dtype)
+            if x.size:
+                C = x.shape[-1]
+                run(*k["fwd_cols"], x.size, x.reshape(-1, C), bias, res.reshape(-1, C), pT)
+            return res
     fname = "bias_act"
     kernel, p = _activation(fname, activation, params)
     arr, b, T, rdt, outer, C, inner = _bias_inputs(fname, x, bias, axis)
@@ -364,6 +443,7 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     dst, copy = _target(res, T, (arr, b) if src is arr else (b,))
     k = bias_act_kernels(kernel, T)
     pT = tuple(T(v) for v in p)
+    _remember_bias(activation, params, arr, b, k, pT)
     if inner == 1:
         run(*k["fwd_cols"], arr.size, src.reshape(outer, C), bT, dst.reshape(outer, C), pT)
     else:
@@ -379,6 +459,20 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     grad_x over every axis but ``axis``, accumulated in float64 in a fixed
     order (the result does not depend on the thread count).  out: an array
     for grad_x, or a tuple (grad_x, grad_bias)."""
+    if out is None and type(grad) is np.ndarray and type(x) is np.ndarray and grad.dtype is x.dtype \
+            and grad.shape == x.shape and grad.flags.c_contiguous:
+        fast = _bias_fast(x, bias, activation, axis, params)
+        if fast is not None:
+            k, pT = fast
+            res = np.empty(x.shape, x.dtype)
+            if not x.size:
+                return res, np.zeros(bias.shape, x.dtype)
+            C = x.shape[-1]
+            outer = x.size // C
+            part = np.empty((-(-outer // BIAS_BLOCK), C), np.float64)
+            run(*k["bwd_cols"], x.size, grad.reshape(outer, C), x.reshape(outer, C), bias, res.reshape(outer, C),
+                part, pT)
+            return res, part.sum(axis=0).astype(x.dtype)
     fname = "bias_act_backward"
     kernel, p = _activation(fname, activation, params)
     arr, b, T, rdt, outer, C, inner = _bias_inputs(fname, x, bias, axis)
@@ -408,6 +502,7 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     dst, copy = _target(res, T, tuple(a for a, s in ((g, gs), (arr, xs)) if a is s) + (b,))
     k = bias_act_kernels(kernel, T)
     pT = tuple(T(v) for v in p)
+    _remember_bias(activation, params, arr, b, k, pT)
     if inner == 1:
         nb = -(-outer // BIAS_BLOCK)
         part = np.empty((nb, C), np.float64)
@@ -440,6 +535,16 @@ def glu(x, axis=-1, *, out=None):
     """Gated linear unit (Dauphin et al. 2017), as PyTorch's F.glu: x split
     in two halves a, b along ``axis`` (its length must be even),
     a * sigmoid(b)."""
+    if out is None and type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) and x.ndim \
+            and type(axis) is int and (axis == -1 or axis == x.ndim - 1) and not x.shape[-1] % 2 \
+            and x.flags.c_contiguous:
+        n = x.shape[-1]
+        res = np.empty(x.shape[:-1] + (n // 2,), x.dtype)
+        if res.size:
+            outer = x.size // n
+            (s, p), _ = glu_kernels(np.float32 if x.dtype is _F32 else np.float64)
+            run(s, p, x.size, x.reshape(outer, 2, n // 2), res.reshape(outer, n // 2))
+        return res
     fname = "glu"
     arr = _api._asarray(x, fname)
     T, rdt = _api._dtypes(arr.dtype, fname)

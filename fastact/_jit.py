@@ -63,7 +63,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The sources that compiled kernels depend on.
 KERNEL_SOURCES = ("_math.py", "_erf_data.py", "_elementwise.py", "_kernels.py", "_softmax.py", "_fused.py",
-                  "_jit.py")
+                  "_registry.py", "_jit.py")
 
 
 @functools.cache
@@ -170,9 +170,11 @@ def config(mode=None, threads=None):
             numba.set_num_threads(int(threads))
         yield
     finally:
-        _settings.mode = old_mode
-        numba.set_num_threads(old_threads)
-        _exit_config()
+        try:
+            _settings.mode = old_mode
+            numba.set_num_threads(old_threads)
+        finally:
+            _exit_config()
 
 
 # The workqueue threading layer cannot run two parallel regions at once: a
@@ -226,8 +228,9 @@ def _note_layer():
 def threading_layer():
     """The Numba threading layer in use (starts it with a tiny parallel run)."""
     if _layer is None:
-        _probe(np.zeros(4))
-        _note_layer()
+        with _workqueue_lock:  # the workqueue layer runs one parallel region at a time
+            _probe(np.zeros(4))
+            _note_layer()
     return _layer
 
 

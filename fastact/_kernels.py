@@ -19,64 +19,6 @@ from ._math import MATH
 def _templates():
     _FP = None  # the cache fingerprint; see _jit.instantiate
 
-    # -- elementwise (p: the tuple of parameters; the *0 forms take none, which
-    #    saves the dispatcher the typing of a tuple on every call) -------------
-    def map1(x, out, p):
-        _FP
-        for i in range(x.shape[0]):
-            out[i] = f(x[i], *p)
-
-    def map2(a, b, out, p):
-        _FP
-        for i in range(a.shape[0]):
-            out[i] = f(a[i], b[i], *p)
-
-    def map1_0(x, out):
-        _FP
-        for i in range(x.shape[0]):
-            out[i] = f(x[i])
-
-    def map2_0(a, b, out):
-        _FP
-        for i in range(a.shape[0]):
-            out[i] = f(a[i], b[i])
-
-    def pmap1(x, out, p):
-        _FP
-        n = x.shape[0]
-        size = chunk_size(n)
-        for c in prange((n + size - 1) // size):
-            lo = c * size
-            hi = min(lo + size, n)
-            inner(x[lo:hi], out[lo:hi], p)
-
-    def pmap2(a, b, out, p):
-        _FP
-        n = a.shape[0]
-        size = chunk_size(n)
-        for c in prange((n + size - 1) // size):
-            lo = c * size
-            hi = min(lo + size, n)
-            inner(a[lo:hi], b[lo:hi], out[lo:hi], p)
-
-    def pmap1_0(x, out):
-        _FP
-        n = x.shape[0]
-        size = chunk_size(n)
-        for c in prange((n + size - 1) // size):
-            lo = c * size
-            hi = min(lo + size, n)
-            inner(x[lo:hi], out[lo:hi])
-
-    def pmap2_0(a, b, out):
-        _FP
-        n = a.shape[0]
-        size = chunk_size(n)
-        for c in prange((n + size - 1) // size):
-            lo = c * size
-            hi = min(lo + size, n)
-            inner(a[lo:hi], b[lo:hi], out[lo:hi])
-
     # -- PReLU ------------------------------------------------------------------
     # rows: x is (R, inner), row r uses w[r % C];  cols: x is (N, C), w along C.
     def prelu_rows(x, w, out):
@@ -98,6 +40,25 @@ def _templates():
             for c in range(xr.shape[0]):
                 v = xr[c]
                 orow[c] = v if v > ZERO else w[c] * v
+
+    # in place (out is x): kernels of their own, see _map_templates
+    def prelu_rows_ip(x, w):
+        _FP
+        C = w.shape[0]
+        for r in range(x.shape[0]):
+            wc = w[r % C]
+            xr = x[r]
+            for j in range(xr.shape[0]):
+                v = xr[j]
+                xr[j] = v if v > ZERO else wc * v
+
+    def prelu_cols_ip(x, w):
+        _FP
+        for r in range(x.shape[0]):
+            xr = x[r]
+            for c in range(xr.shape[0]):
+                v = xr[c]
+                xr[c] = v if v > ZERO else w[c] * v
 
     def prelu_rows_bwd(g, x, w, gx, part):
         """gx and, per row, part[r] = sum of x*g over x <= 0."""
@@ -158,7 +119,46 @@ def _templates():
     return dict(locals())
 
 
-TEMPLATES = _templates()
+def _map_templates():
+    """The elementwise loop templates, written out from one pattern:
+
+    map{k}{sfx}(inputs..., [out], [p])   out[i] = f(inputs[i]..., *p)
+    pmap{k}{sfx}(...)                    the same over blocks, in parallel
+
+    k is the number of inputs (1: forward, 2: backward); sfx is "" for
+    kernels that take the tuple of parameters p, "_0" for those without (the
+    dispatcher then types no tuple); and "_ip{j}" variants write the result
+    over input j instead of into out.  In-place needs kernels of its own: with
+    out the same array as an input, LLVM's check that they do not overlap
+    fails and the loop runs unvectorized."""
+    names = {1: ("x",), 2: ("a", "b")}
+    lines = ["def make():", "    _FP = None"]
+    for k, inputs in names.items():
+        for params in (True, False):
+            for target in (None,) + tuple(range(k)):
+                sfx = ("" if params else "_0") + ("" if target is None else f"_ip{target}")
+                dest = "out" if target is None else inputs[target]
+                sig = list(inputs) + (["out"] if target is None else []) + (["p"] if params else [])
+                call = ", ".join(f"{a}[i]" for a in inputs) + (", *p" if params else "")
+                lines += [f"    def map{k}{sfx}({', '.join(sig)}):", "        _FP",
+                          f"        for i in range({inputs[0]}.shape[0]):",
+                          f"            {dest}[i] = f({call})"]
+                sliced = ", ".join(f"{a}[lo:hi]" for a in sig if a != "p") + (", p" if params else "")
+                lines += [f"    def pmap{k}{sfx}({', '.join(sig)}):", "        _FP",
+                          f"        n = {inputs[0]}.shape[0]", "        size = chunk_size(n)",
+                          "        for c in prange((n + size - 1) // size):",
+                          "            lo = c * size", "            hi = min(lo + size, n)",
+                          f"            inner({sliced})"]
+    lines.append("    return dict(locals())")
+    ns = {}
+    # compiled as from this file: Numba keeps the kernels' cache next to it
+    exec(compile("\n".join(lines) + "\n", __file__, "exec"), ns)
+    out = ns["make"]()
+    out.pop("_FP")
+    return out
+
+
+TEMPLATES = {**_templates(), **_map_templates()}
 PRELU_BLOCK = 256  # rows per partial sum of PReLU's weight gradient (fixed: results must not depend on threads)
 
 
@@ -236,8 +236,6 @@ def elementwise(name, T):
     for the elementwise activation ``name``, built from ``_elementwise.<name>``.
     Kernels of an activation without parameters take (x, out) / (grad, v, out);
     the others take a tuple of parameters (of type T) last."""
-    from numba import njit
-
     fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
     nparams = fwd.__code__.co_argcount - 1
     suffix = "" if nparams else "_0"
@@ -251,6 +249,21 @@ def elementwise(name, T):
                                dict(inner=serial, chunk_size=chunk_size), parallel=True)
         out += [serial, parallel]
     return tuple(out)
+
+
+@functools.cache
+def elementwise_inplace(name, T, which, target):
+    """(serial, parallel) kernels of the elementwise activation ``name``'s
+    forward (which 0) or backward (1) that write over input ``target``."""
+    fwd, bwd = getattr(_elementwise, name)(T, MATH[T])
+    fn = (fwd, bwd)[which]
+    suffix = ("" if fwd.__code__.co_argcount > 1 else "_0") + f"_ip{target}"
+    tpl = f"map{which + 1}{suffix}"
+    base = f"{name}_{_tag(T)}_{('forward', 'backward')[which]}_ip{target}"
+    serial = instantiate(TEMPLATES[tpl], f"{base}_serial", dict(f=scalar_jit(fn)))
+    parallel = instantiate(TEMPLATES["p" + tpl], f"{base}_parallel", dict(inner=serial, chunk_size=chunk_size),
+                           parallel=True)
+    return serial, parallel
 
 
 def scalar_jit(fn):
@@ -308,6 +321,10 @@ def prelu(T):
         p = instantiate(_PRELU_TPL[0], f"prelu_{part}_{_tag(T)}_parallel",
                         dict(inner=s, row_chunk=row_chunk, ROWS=part == "rows"), parallel=True)
         k[f"fwd_{part}"] = (s, p)
+        s = instantiate(TEMPLATES[f"prelu_{part}_ip"], f"prelu_{part}_ip_{_tag(T)}_serial", ns)
+        p = instantiate(_PRELU_TPL[2], f"prelu_{part}_ip_{_tag(T)}_parallel",
+                        dict(inner=s, row_chunk=row_chunk, ROWS=part == "rows"), parallel=True)
+        k[f"fwd_{part}_ip"] = (s, p)
     s = instantiate(TEMPLATES["prelu_rows_bwd"], f"prelu_rows_bwd_{_tag(T)}_serial", ns,
                     fastmath=REDUCE_FASTMATH)
     p = instantiate(_PRELU_TPL[1], f"prelu_rows_bwd_{_tag(T)}_parallel",
@@ -347,7 +364,19 @@ def _prelu_templates():
             hi = min(lo + size, n)
             inner(g[lo:hi], x[lo:hi], w, gx[lo:hi], part[lo:hi])
 
-    return pfwd, prows_bwd
+    def pfwd_ip(x, w):
+        _FP
+        n = x.shape[0]
+        size = row_chunk(n, x.shape[1])
+        if ROWS:  # keep r % C aligned with the global row index
+            C = w.shape[0]
+            size = (size + C - 1) // C * C
+        for c in prange((n + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, n)
+            inner(x[lo:hi], w)
+
+    return pfwd, prows_bwd, pfwd_ip
 
 
 _PRELU_TPL = _prelu_templates()

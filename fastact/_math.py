@@ -236,6 +236,16 @@ def _build(T):
         return scale2(scale2(em1 + one, n1), n - n1)
 
     @njit(**_JIT)
+    def exp_parts(x):
+        """(2**n, expm1(r)) with exp(x) = 2**n (1 + expm1(r)), |r| <= ln2/2:
+        exp(x) as an unevaluated sum 2**n + 2**n expm1(r), for differences
+        that cancel against exp(x) near x = 0 (where 2**n is 1 exactly)."""
+        xc = clamp(x, exp_lo, exp_hi)
+        n, em1 = _reduce(xc)
+        n1 = floor(n * half)
+        return scale2(scale2(one, n1), n - n1), em1
+
+    @njit(**_JIT)
     def exp_scaled(x):
         """exp(x) * 2**SCALE_BITS with one rounding: keeps full precision where
         exp(x) itself would be subnormal (x below about -87 / -708)."""
@@ -245,14 +255,16 @@ def _build(T):
         n1 = floor(n * half)
         return scale2(scale2(em1 + one, n1), n - n1)
 
-    neg_lo = T(-130.0) if is32 else T(-750.0)
+    # the lowest x at which exp(x) 2**64 is still a normal number (so one
+    # scaling suffices): below it exp(x) is far below its share of any sum that
+    # includes exp(0), and x exp(x) (silu) below half the smallest subnormal
+    neg_lo = T(-130.0) if is32 else T(-752.0)
 
     @njit(**_JIT)
     def exp_neg_scaled(x):
         """exp(x) * 2**SCALE_BITS for x <= 0 (NaN passes), with a single
-        scaling: the softmax family's exp(x - max).  Below neg_lo it is 0:
-        its share of a sum that includes exp(0) rounds to 0 (by far) in every
-        dtype."""
+        scaling: the softmax family's exp(x - max), sigmoid's and silu's
+        exp(-|x|).  Below neg_lo it is 0."""
         xc = neg_lo if x < neg_lo else x
         n, em1 = _reduce(xc)
         e = scale2(em1 + one, n + scale_bits)
@@ -302,21 +314,6 @@ def _build(T):
         return nan if x < -one else res
 
     @njit(**_JIT)
-    def log(x):
-        """Natural log for x > 0 (through log1p's core, for callers that need it)."""
-        return log1p(x - one) if x < two else _log_big(x)
-
-    @njit(**_JIT)
-    def _log_big(x):
-        m, k = split_log(x)
-        fm = m - one
-        s = fm / (two + fm)
-        z = s * s
-        r = fm - s * (fm - z * poly_p(z))
-        res = fma(k, ln2_hi, fma(k, ln2_lo, r))
-        return inf if x == inf else res
-
-    @njit(**_JIT)
     def tanh(x):
         a = clamp(fabs(x), zero, tanh_hi)
         e = expm1(a + a)
@@ -327,7 +324,7 @@ def _build(T):
 
     return SimpleNamespace(
         T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
-        exp_neg_scaled=exp_neg_scaled, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** 64),
+        exp_neg_scaled=exp_neg_scaled, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** 64),
         UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign, **erf_family,
     )

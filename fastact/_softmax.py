@@ -12,8 +12,9 @@ Accuracy comes from where the sums are carried:
 * ``exp(x - max)`` is computed scaled by 2**64 (``exp_neg_scaled``), so that
   tiny results keep full precision and need a single scaling, with the
   rounding error of ``x - max`` put back as a first-order factor;
-* float32 data: sums in float64 (their error, below 2**-37 of the sum, is
-  far under float32's precision);
+* float32 data: sums in float64 (their error, below n 2**-53 of the sum for
+  a row of n, is far under float32's precision for any row that fits in
+  memory);
 * float64 data: sums as double-double (``dd_sum``, ``dd_dot``), vectorized
   over lanes;
 * the backwards cancel: softmax's ``g_i - sum(g y)`` and log_softmax's
@@ -173,7 +174,13 @@ def _value_not_one(a, one, j):
     return (0.0 if v == one else v), 0.0
 
 
+@njit(**_OPTS)
+def _value_except(a, k, j):
+    return (0.0 if j == k else np.float64(a[j])), 0.0
+
+
 dd_dot = _dd_reduction(_product)
+dd_sum_except = _dd_reduction(_value_except)
 _dd_sum = _dd_reduction(_value)
 _dd_sum_not_one = _dd_reduction(_value_not_one)
 
@@ -187,6 +194,15 @@ def dd_sum(a, acc):
 def dd_sum_not_one(a, one, acc):
     """The double-double sum of the terms other than ``one`` (a float64)."""
     return _dd_sum_not_one(a, one, acc)
+
+
+@njit(**_REASSOC)
+def sum64_except(a, k):
+    """sum of a[j] for j != k, in float64, reassociated."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += 0.0 if j == k else np.float64(a[j])
+    return s
 
 
 @njit(**_REASSOC)
@@ -253,19 +269,21 @@ def _templates():
             inner(a[lo:hi], b[lo:hi], out[lo:hi])
 
     # -- forwards (SGN = -1 turns softmax into softmin) -----------------------
-    def normalize_tpl(out, acc):
-        """out /= sum(out)."""
+    def normalize_tpl(e, out, acc):
+        """out = e / sum(e).  (The exponentials go to the scratch row e, not
+        to out: with out the input itself, a loop reading x and writing out
+        would fail LLVM's overlap check and run unvectorized.)"""
         _FP
         n = out.shape[0]
         if IS64:
-            h, lo = dd_sum(out, acc)
+            h, lo = dd_sum(e, acc)
             s = h + lo
             for i in range(n):
-                out[i] = out[i] / s
+                out[i] = e[i] / s
         else:  # the float32 reciprocal of a float64 sum, one rounding each
-            inv = T(1.0 / sum64(out))
+            inv = T(1.0 / sum64(e))
             for i in range(n):
-                out[i] = out[i] * inv
+                out[i] = e[i] * inv
 
     def softmax_row(x, out, tmp, acc):
         _FP
@@ -273,9 +291,10 @@ def _templates():
         m = NEG_INF
         for i in range(n):
             m = maxnum(m, SGN * x[i])
+        e = tmp[0]
         for i in range(n):
-            out[i] = exp_diff(SGN * x[i], m)
-        normalize(out, acc)
+            e[i] = exp_diff(SGN * x[i], m)
+        normalize(e, out, acc)
 
     def softmax_masked_row(x, mask, out, tmp, acc):
         """Masked-out elements take no part and get 0; so does every element
@@ -291,10 +310,11 @@ def _templates():
             for i in range(n):
                 out[i] = ZERO
             return
+        e = tmp[0]
         for i in range(n):
-            e = exp_diff(SGN * x[i], m)
-            out[i] = e if mask[i] else ZERO
-        normalize(out, acc)
+            v = exp_diff(SGN * x[i] if mask[i] else NEG_INF, m)
+            e[i] = v if mask[i] else ZERO
+        normalize(e, out, acc)
         for i in range(n):  # 0, even where the unmasked part came out NaN
             out[i] = out[i] if mask[i] else ZERO
 
@@ -340,7 +360,9 @@ def _templates():
             # LLVM from vectorizing it)
             bad = 0
             for i in range(n):
-                bad += 1 if fabs(g[i] - hi) < thr else 0
+                d = fabs(g[i] - hi)
+                # too close for the bound, or overflowed (then the float64 path)
+                bad += 1 if (d < thr or not d < INF) else 0
             if bad == 0:
                 for i in range(n):
                     out[i] = SGN * (y[i] * ((g[i] - hi) - lo))
@@ -368,8 +390,14 @@ def _templates():
         else:
             s, c = sum_blocked(g)
             s = s + c
+            # exp(y) as 2**k + 2**k expm1(r): where y is near 0 (the largest
+            # logit's log-probability) 2**k s is s exactly and cancels exactly
+            # against g_i; far below 0 the second term is the small one
             for i in range(n):
-                out[i] = T(np.float64(g[i]) - exp64(np.float64(y[i])) * s)
+                sc, em1 = exp_parts64(np.float64(y[i]))
+                p = sc * s
+                q = p * em1
+                out[i] = T((np.float64(g[i]) - p) - (q if fabs64(p) < np.inf else 0.0))
 
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
@@ -388,7 +416,9 @@ def _templates():
             loss[r] = log_sum(tmp[:n], acc) - (np.float64(row[labels[r]]) - np.float64(m))
 
     def ce_backward_rows(x, labels, scale, out):
-        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r]))."""
+        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r])).  The label's
+        entry is -scale * (sum of the other terms) / sum, which does not cancel
+        when its probability is near 1."""
         _FP
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
@@ -400,17 +430,21 @@ def _templates():
                 m = maxnum(m, row[i])
             for i in range(n):
                 orow[i] = exp_diff(row[i], m)
+            k = labels[r]
             if IS64:
                 h, lo = dd_sum(orow, acc)
                 s = h + lo
+                h, lo = dd_sum_except(orow, k, acc)
+                others = h + lo
             else:
                 s = sum64(orow)
+                others = sum64_except(orow, k)
+            inv = 1.0 / s
             sc = np.float64(scale[r])
-            f = T(sc / s)
+            # in float64, probability first: the sums carry the 2**64 scaling
             for i in range(n):
-                orow[i] = orow[i] * f
-            k = labels[r]
-            orow[k] = T(np.float64(orow[k]) - sc)
+                orow[i] = T((np.float64(orow[i]) * inv) * sc)
+            orow[k] = T(-((others * inv) * sc))
 
     def pce_rows(x, labels, loss):
         _FP
@@ -455,10 +489,11 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
               ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES,
-              maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp64=M64.exp,
+              maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
-              dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk)
+              dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk,
+              sum64_except=sum64_except, dd_sum_except=dd_sum_except)
     tag = _tag(T)
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
@@ -472,7 +507,10 @@ def rowwise(name, T):
     tpl_name, sign = ROWS[name]
     tag = _tag(T)
     ns = dict(_namespace(T), SGN=T(sign))
-    tmp_rows = 3 if tpl_name == "log_softmax_backward_row" and T is np.float64 else 1
+    # scratch rows the row kernel uses: the forwards' exp values, the float64
+    # log_softmax_backward's three parts of exp_dd's argument
+    tmp_rows = {"softmax_row": 1, "softmax_masked_row": 1, "log_softmax_row": 1,
+                "log_softmax_backward_row": 3 if T is np.float64 else 0}.get(tpl_name, 0)
     tpl = TEMPLATES[tpl_name]
     row = instantiate(tpl, f"sm_{name}_{tag}_row", ns)
     nargs = tpl.__code__.co_argcount - 3

@@ -466,3 +466,55 @@ def test_backward_grad_not_broadcastable_writes_nothing(fn, rng):
             fn(values(gshape, F64, rng), v, out=out)
         assert fn.name in str(exc.value), str(exc.value)
         assert unchanged(out)
+
+
+def test_signed_zero_parameters_are_not_confused():
+    """A parameter of -0.0 after a call with 0.0 (equal as values and as
+    cache keys) is still -0.0."""
+    x = np.array([-1.0, 0.25, 2.0])
+    a = fa.threshold(x, 0.5, 0.0)
+    b = fa.threshold(x, 0.5, -0.0)
+    assert np.signbit(b[0]) and not np.signbit(a[0]), (a, b)
+    assert np.signbit(fa.leaky_relu(np.array([-1.0]), 0.0)[0])  # -1 * 0.0 = -0.0
+    assert not np.signbit(fa.leaky_relu(np.array([-1.0]), -0.0)[0])  # -1 * -0.0 = +0.0
+
+
+def _unaligned(a):
+    """A copy of a whose data pointer is not aligned to its itemsize."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_prelu_fast_and_general_paths_agree(dtype, rng):
+    """PReLU's fast paths (direct entry points for (N, C) inputs) give bitwise
+    the results of the general path (out=), for one and many channels, and
+    unaligned inputs take a path that handles them."""
+    for C in (1, 2, 16):
+        x = rng.uniform(-2, 2, (300, C)).astype(dtype)
+        g = rng.uniform(-1, 1, (300, C)).astype(dtype)
+        w = rng.uniform(-1, 1, C).astype(dtype)
+        for _ in range(2):  # the first call enables the fast path, the second takes it
+            y = fa.prelu(x, w)
+            gx, gw = fa.prelu_backward(g, x, w)
+        y2 = fa.prelu(x, w, out=np.empty_like(x))
+        gx2, gw2 = fa.prelu_backward(g, x, w, out=(np.empty_like(x), np.empty_like(w)))
+        for a, b in ((y, y2), (gx, gx2), (gw, gw2)):
+            assert_bitwise(a, b, f"prelu C={C}")
+        yu = fa.prelu(_unaligned(x), _unaligned(w))
+        gxu, gwu = fa.prelu_backward(_unaligned(g), _unaligned(x), _unaligned(w))
+        for a, b in ((y, yu), (gx, gxu), (gw, gwu)):
+            assert_bitwise(a, b, f"prelu unaligned C={C}")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="weight is empty"):
+            fa.prelu(np.ones((3, 0), dtype), np.ones(0, dtype))
+
+
+def test_prelu_backward_bad_out_tuple():
+    x = np.ones((2, 3))
+    for bad in ((np.empty((2, 3)),), (np.empty((2, 3)), np.empty(3), np.empty(3))):
+        with pytest.raises(ValueError, match="prelu_backward: out must be"):
+            fa.prelu_backward(x, x, np.ones(3), out=bad)

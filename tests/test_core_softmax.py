@@ -242,3 +242,31 @@ def test_bad_where_raises_and_writes_nothing(op, bad, exc_type, rng):
         getattr(fa, op.name)(x, where=bad, out=out)
     assert op.name in str(exc.value) and "where" in str(exc.value), str(exc.value)
     assert unchanged(out)
+
+
+def test_log_softmax_backward_float32_near_zero_log_probability():
+    """y near 0 (a dominant logit): g - exp(y) sum(g) with exp(y) = 1 + expm1(y)
+    keeps the tiny result that 1 - ... would round away."""
+    x = np.array([[40.0, 0.0, 0.0]], F32)
+    y = fa.log_softmax(x)
+    g = np.array([[1.0, 0.0, 0.0]], F32)
+    got = fa.log_softmax_backward(g, y)
+    import mpmath
+    from fastact.testing import ulp_error
+    with mpmath.workprec(200):
+        s = sum(mpmath.mpf(float(v)) for v in g[0])
+        for i in range(3):
+            want = mpmath.mpf(float(g[0, i])) - mpmath.exp(mpmath.mpf(float(y[0, i]))) * s
+            assert ulp_error(np.asarray(got[0, i]), np.longdouble(float(want)), F32) <= 4, (i, got, want)
+    assert got[0, 0] > 0
+
+
+def test_softmax_backward_float32_huge_gradients_do_not_overflow():
+    """g near the largest float32: the fast path's intermediate overflows, the
+    row is redone in float64 and the finite result comes out."""
+    for g, y in (([3e38, 3e38], [1.0, 1.0]), ([3e38, -3e38], [1e-10, 1 - 1e-10])):
+        g, y = np.array([g], F32), np.array([y], F32)
+        got = fa.softmax_backward(g, y)
+        want = ref.softmax_backward(g.astype(F64), y.astype(F64))
+        assert np.all(np.isfinite(got)) or not np.all(np.isfinite(want.astype(F32)))
+        assert_close(got, want.astype(F32))

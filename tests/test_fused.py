@@ -242,3 +242,38 @@ def test_every_elementwise_activation_is_accepted():
     assert {n for n, _ in ACTS} == set(ELEMENTWISE)
     for name in ("bias_act", "bias_act_backward", "glu", "glu_backward"):
         assert name in fa.__all__ and callable(getattr(fa, name))
+
+
+def test_glu_backward_in_place(rng):
+    """out=x: each element's two reads happen before its stores."""
+    x = rng.uniform(-3, 3, (5, 8))
+    g = rng.uniform(-1, 1, (5, 4))
+    want = ref.glu_backward(g, x)
+    r = fa.glu_backward(g, x, out=x)
+    assert r is x
+    assert_close(x, want)
+    np.testing.assert_allclose(fa.glu_backward(np.array([[1.0]]), np.array([[1.0, 0.0]])), [[0.5, 0.25]])
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_glu_tails_are_accurate(dtype):
+    """a * sigmoid(b) and its gradients for b far out in the tails, where
+    sigmoid(b) or 1 - sigmoid(b) is subnormal but the result is not."""
+    import mpmath
+    from fastact.testing import ulp_error
+    big = 1e30 if dtype == F32 else 1e300
+    bs = [-100.0, -90.0, 95.0, -700.0, 720.0] if dtype == F64 else [-100.0, -90.0, 95.0, -60.0, 60.0]
+    x = np.array([[big, b] for b in bs], dtype)
+    g = np.ones((len(bs), 1), dtype)
+    y = fa.glu(x)
+    gx = fa.glu_backward(g, x)
+    with mpmath.workprec(200):
+        for i, b in enumerate(bs):
+            a, bb = mpmath.mpf(float(x[i, 0])), mpmath.mpf(float(x[i, 1]))
+            e = mpmath.exp(-bb)
+            s = 1 / (1 + e)
+            # 1 - s written as e / (1 + e): at b = 720 it is below 2^-1000,
+            # which 1 - s loses at any working precision short of that
+            for got, want in ((y[i, 0], a * s), (gx[i, 0], s), (gx[i, 1], a * s * (e / (1 + e)))):
+                exact = np.longdouble(float(want))
+                assert ulp_error(np.asarray(got), exact, dtype) <= (4 if dtype == F32 else 8), (b, got, want)

@@ -45,6 +45,11 @@ def test_parse_activation():
         parse_activation("relu:alpha=1")
     with pytest.raises(ValueError, match="must be a number"):
         parse_activation("elu:alpha=big")
+    # a variant parameter is a name, checked against the table's choices
+    assert parse_activation("gelu:approximate=tanh") == ("gelu", {"approximate": "tanh"})
+    with pytest.raises(ValueError, match="must be one of"):
+        parse_activation("gelu:approximate=fast")
+    assert "approximate='tanh'" in repr(Activation("gelu", "numpy", approximate="tanh"))
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         Activation("softmax", "numpy")
     needs = [n for n in ACTS if _params(n)]

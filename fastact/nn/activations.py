@@ -38,7 +38,8 @@ def activation_entry(name):
 
 def parse_activation(text):
     """``"elu"`` or ``"elu:alpha=0.5"`` or ``"rrelu:lower=0.1,upper=0.3"`` ->
-    ``(name, {param: float})``, checked against the table."""
+    ``(name, {param: value})``, checked against the table (values are
+    floats, or names for a variant parameter such as ``gelu:approximate=tanh``)."""
     name, _, rest = text.partition(":")
     entry = activation_entry(name.strip())
     params = {}
@@ -50,6 +51,13 @@ def parse_activation(text):
         if key not in entry.params:
             allowed = ", ".join(entry.params) or "none"
             raise ValueError(f"activation {entry.name!r} has no parameter {key!r} (parameters: {allowed})")
+        if key in entry.variants:  # a choice by name (gelu's approximate)
+            choices = entry.variants[key]
+            if value.strip() not in choices:
+                raise ValueError(f"parameter {key!r} of {entry.name!r} must be one of {sorted(choices)}, "
+                                 f"got {value!r}")
+            params[key] = value.strip()
+            continue
         try:
             params[key] = float(value)
         except ValueError:
@@ -98,7 +106,7 @@ class Activation:
         self._noise = None
 
     def __repr__(self):
-        extra = ", ".join(f"{k}={v:g}" for k, v in self.kwargs.items())
+        extra = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" for k, v in self.kwargs.items())
         return f"Activation({self.name!r}{', ' + extra if extra else ''}, backend={self.backend.name!r})"
 
     def forward(self, x, training=False):

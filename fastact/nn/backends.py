@@ -10,7 +10,9 @@ ordinary NumPy operations.  Matrix products are NumPy's (BLAS) in both, so a
 comparison of the two measures what the kernels change and nothing else.
 
 Both backends draw the same random numbers from the same generator, so with the
-same seed they train the same network to within floating-point rounding.
+same seed they train the same network to within floating-point rounding (and
+the compiled Adam's flushing of subnormal first moments, see
+``fastact.nn._kernels.adam_update``).
 """
 import functools
 

@@ -73,9 +73,10 @@ class Adam:
     The update itself runs on the backend: one fused compiled loop for
     ``"fastact"``, in-place NumPy operations for ``"numpy"``; on a
     :class:`fastact.nn.Network` one such update covers all its parameters.
-    The compiled update stores first moments that would be subnormal as 0,
-    which leaves the parameters unchanged and saves the CPU's slow subnormal
-    arithmetic (see :func:`fastact.nn._kernels.adam_update`).
+    The compiled update stores first moments that would be subnormal as 0
+    (when eps > 0), which changes a step by at most lr * tiny / eps and saves
+    the CPU's slow subnormal arithmetic (see
+    :func:`fastact.nn._kernels.adam_update`).
     """
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, backend="numpy"):

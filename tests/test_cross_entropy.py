@@ -1,0 +1,145 @@
+"""softmax_cross_entropy and its backward: against the reference, finite
+differences, exact values where the formulas cancel or underflow, axes,
+reductions, dtypes and bad inputs."""
+import mpmath
+import numpy as np
+import pytest
+
+import fastact as fa
+from fastact import reference as ref
+from fastact.testing import ulp_error
+from util import F16, F32, F64, assert_close, numeric_vjp, sentinel, unchanged
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _case(shape, axis, dtype, rng, spread=4.0):
+    x = rng.uniform(-spread, spread, shape).astype(dtype)
+    ax = axis % len(shape)
+    lshape = shape[:ax] + shape[ax + 1:]
+    labels = rng.integers(0, shape[ax], lshape)
+    return x, labels
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape_axis", [((7, 5), -1), ((7, 5), 0), ((3, 4, 6), 1), ((9,), 0)], ids=str)
+@pytest.mark.parametrize("dtype", [F16, F32, F64], ids=str)
+def test_matches_reference(dtype, shape_axis, reduction, rng):
+    shape, axis = shape_axis
+    x, labels = _case(shape, axis, dtype, rng)
+    ct = F32 if dtype == F16 else dtype
+    loss = fa.softmax_cross_entropy(x, labels, axis, reduction=reduction)
+    want = np.asarray(ref.softmax_cross_entropy(x.astype(ct), labels, axis, reduction)).astype(dtype)
+    assert np.asarray(loss).dtype == dtype
+    assert_close(np.asarray(loss), want, f"loss {reduction}")
+    grad = np.asarray(1.5, dtype) if reduction != "none" else rng.uniform(0.5, 2, labels.shape).astype(dtype)
+    gx = fa.softmax_cross_entropy_backward(grad, x, labels, axis, reduction=reduction)
+    wantg = ref.softmax_cross_entropy_backward(grad.astype(ct), x.astype(ct), labels, axis, reduction)
+    assert gx.dtype == dtype and gx.shape == x.shape
+    assert_close(gx, np.asarray(wantg).astype(dtype), f"grad {reduction}")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_backward_is_the_gradient(reduction, rng):
+    x, labels = _case((4, 6), -1, F64, rng)
+    w = rng.uniform(0.5, 2, 4) if reduction == "none" else np.asarray(0.7)
+
+    def f(z):
+        return np.asarray(fa.softmax_cross_entropy(z, labels, reduction=reduction))
+
+    num = numeric_vjp(f, x, w)
+    got = fa.softmax_cross_entropy_backward(w, x, labels, reduction=reduction)
+    np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-9)
+
+
+def _exact_grad(x, labels, scale):
+    """scale * (softmax(row) - onehot(label)) in mpmath, per row."""
+    out = np.empty(x.shape, np.longdouble)
+    with mpmath.workprec(300):
+        for r in range(x.shape[0]):
+            row = [mpmath.mpf(float(v)) for v in x[r]]
+            m = max(row)
+            e = [mpmath.exp(v - m) for v in row]
+            s = sum(e)
+            for j, ej in enumerate(e):
+                p = ej / s
+                v = mpmath.mpf(float(scale)) * (p - (1 if j == labels[r] else 0))
+                out[r, j] = np.longdouble(float(v)) + np.longdouble(float(v - mpmath.mpf(float(v))))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_backward_accurate_where_it_cancels_or_underflows(dtype, rng):
+    """The label's entry p - 1 with p near 1, and a tiny upstream gradient
+    (reduction='sum') whose product with the probabilities is far below 1."""
+    bound = 4 if dtype == F32 else 8
+    x = np.array([[10.0, 0.0, 0.0], [30.0, -5.0, 1.0], [0.0] * 3, [60.0, 0.0, 1.0]], dtype)
+    labels = np.array([0, 0, 1, 0])
+    for scale in (1.0, 1e-30 if dtype == F32 else 1e-290, 3.0):
+        got = fa.softmax_cross_entropy_backward(np.asarray(scale, dtype), x, labels, reduction="sum")
+        err = ulp_error(got, _exact_grad(x, labels, scale), dtype)
+        assert err.max() <= bound, (scale, got, err)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_loss_accurate(dtype, rng):
+    x = np.concatenate([rng.normal(0, 3, (20, 7)), rng.normal(0, 100, (20, 7)),
+                        [[1e3, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1e-30]]]).astype(dtype)
+    labels = rng.integers(0, 7, x.shape[0])
+    labels[-2] = 0
+    got = fa.softmax_cross_entropy(x, labels, reduction="none")
+    with mpmath.workprec(300):
+        exact = []
+        for r in range(x.shape[0]):
+            row = [mpmath.mpf(float(v)) for v in x[r]]
+            exact.append(float(mpmath.log(sum(mpmath.exp(v) for v in row)) - row[labels[r]]))
+    assert ulp_error(got, np.array(exact, np.longdouble), dtype).max() <= (4 if dtype == F32 else 8)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_serial_equals_parallel(parallel, rng):
+    x, labels = _case((3000, 37), -1, F32, rng)
+    with fa.config(mode="serial"):
+        a = fa.softmax_cross_entropy(x, labels, reduction="none")
+        ga = fa.softmax_cross_entropy_backward(np.asarray(1.0, F32), x, labels)
+    with fa.config(mode="parallel" if parallel else "serial"):
+        b = fa.softmax_cross_entropy(x, labels, reduction="none")
+        gb = fa.softmax_cross_entropy_backward(np.asarray(1.0, F32), x, labels)
+    np.testing.assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    np.testing.assert_array_equal(ga.view(np.uint32), gb.view(np.uint32))
+
+
+BAD = [
+    (lambda x, l: fa.softmax_cross_entropy(x, l + 5), ValueError, "labels must lie in"),
+    (lambda x, l: fa.softmax_cross_entropy(x, l - 5), ValueError, "labels must lie in"),
+    (lambda x, l: fa.softmax_cross_entropy(x, l.astype(float)), TypeError, "labels must be integers"),
+    (lambda x, l: fa.softmax_cross_entropy(x, l[:2]), ValueError, "labels have shape"),
+    (lambda x, l: fa.softmax_cross_entropy(x, l, reduction="avg"), ValueError, "reduction"),
+    (lambda x, l: fa.softmax_cross_entropy(x, l, axis=2), ValueError, "axis"),
+    (lambda x, l: fa.softmax_cross_entropy(x.astype(complex), l), TypeError, "complex"),
+    (lambda x, l: fa.softmax_cross_entropy(np.float64(1.0), l), ValueError, "at least one dimension"),
+    (lambda x, l: fa.softmax_cross_entropy_backward(np.ones(3), x, l), ValueError, "scalar"),
+    (lambda x, l: fa.softmax_cross_entropy_backward(np.ones(3), x, l, reduction="none"), ValueError, "broadcast"),
+]
+
+
+@pytest.mark.parametrize("i", range(len(BAD)))
+def test_bad_inputs(i, rng):
+    call, exc, words = BAD[i]
+    x, labels = _case((4, 5), -1, F64, rng)
+    with pytest.raises(exc) as info:
+        call(x, labels)
+    assert "softmax_cross_entropy" in str(info.value) and words in str(info.value), str(info.value)
+
+
+def test_backward_out_validated_before_writing(rng):
+    x, labels = _case((4, 5), -1, F64, rng)
+    out = sentinel((4, 5), F64)
+    with pytest.raises(ValueError):
+        fa.softmax_cross_entropy_backward(1.0, x, labels + 10, out=out)
+    assert unchanged(out)
+    with pytest.raises(ValueError):
+        fa.softmax_cross_entropy_backward(1.0, x, labels, out=sentinel((4, 4), F64))
+    r = fa.softmax_cross_entropy_backward(1.0, x, labels, out=out)
+    assert r is out
+    assert_close(out, ref.softmax_cross_entropy_backward(1.0, x, labels))
