@@ -4,7 +4,8 @@
     python -m bench.report --quick      # a few sizes, float32: a few minutes
     python -m bench.report --huge       # adds 2**27 float32 (DRAM bandwidth)
     python -m bench.report --functions relu,softmax --dtypes float32 --sizes 10-20:2
-    python -m bench.report --from-json results.json   # re-analyse a saved run
+    python -m bench.report --save-json results.json   # keep results.json, .fused.json, .train.json
+    python -m bench.report --from-json results.json   # re-analyse a saved run (and its siblings)
 
 Runs ``pytest bench/bench_activations.py --benchmark-only --benchmark-enable
 --benchmark-json=...`` in a subprocess, then prints, per activation, direction,
@@ -13,8 +14,16 @@ written), its speed-up over PyTorch and over the NumPy reference (peer time /
 fastact time: above 1 fastact is faster) and its share of the copy roof (the
 throughput of a parallel copy of the same number of elements), followed by
 the targets (met / not met, with the numbers), the serial/parallel crossover,
-and import and compile costs (bench/compile_cost.py).  It writes
-docs/benchmarks.md and docs/img/bench_throughput*.png.
+and import and compile costs (bench/compile_cost.py).
+
+It then runs ``pytest bench/bench_fused.py --bench-full`` the same way (its
+own JSON; ``--no-fused`` skips it) for the fused operations (glu, bias_act,
+softmax_cross_entropy): fastact's time and its speed-up over the unfused
+sequence of fastact calls, over PyTorch and over the NumPy reference; and it
+times one Fashion-MNIST training epoch per implementation
+(bench/train_speed.py, in a subprocess; ``--no-train`` skips it): fastact.nn
+on the fastact and numpy backends and torch.nn.  Both have their targets.
+It writes docs/benchmarks.md and docs/img/bench_throughput*.png.
 
 :func:`summary` returns a short text (median speed-ups over PyTorch and NumPy)
 for the command line.
@@ -28,15 +37,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 IMG_DIR = os.path.join(ROOT, "docs", "img")
 
-QUICK = dict(sizes="4,10,14,20", dtypes="float32", max_time=0.05)
+QUICK = dict(sizes="4,10,14,20", fused_sizes="14,22", dtypes="float32", max_time=0.05)
 FULL = dict(max_time=0.1)
 LARGE_LOG2 = 14  # "large arrays": the PyTorch targets' matrix
 SMALL_LOG2 = (4, 10)  # "small arrays"
+FUSED_LOG2 = 22  # the fused-against-unfused target's size ...
+FUSED_CE_LABEL = "4096x1000"  # ... and the cross-entropy shape standing for it (0.98 * 2^22 elements)
+FUSED_SPEEDUP = 1.5
+TRAIN_SPEEDUP = 2.0
+TRAIN_ROUNDS = 2
 
 
 # ---------------------------------------------------------------------------
@@ -49,17 +64,37 @@ def run_suite(json_path, *, quick=False, huge=False, sizes=None, functions=None,
     preset = QUICK if quick else FULL
     sizes = sizes or (preset.get("sizes") if quick else None)
     dtypes = dtypes or preset.get("dtypes")
-    cmd = [sys.executable, "-m", "pytest", "bench/bench_activations.py", "-q", "-p", "no:cacheprovider",
-           "--benchmark-only", "--benchmark-enable", "--benchmark-disable-gc",
-           f"--benchmark-json={json_path}", f"--benchmark-max-time={max_time or preset['max_time']}",
-           "--benchmark-min-time=0.0005", "--benchmark-min-rounds=5", "--benchmark-columns=min,median,rounds"]
-    cmd.append("--bench-full")  # every softmax shape; --bench-sizes narrows the sweep
-    if huge:
-        cmd.append("--huge")
+    options = ["--huge"] if huge else []
     for opt, value in (("--bench-sizes", sizes), ("--bench-functions", functions), ("--bench-dtypes", dtypes),
                        ("--bench-directions", directions), ("--bench-shapes", shapes)):
         if value:
-            cmd.append(f"{opt}={value}")
+            options.append(f"{opt}={value}")
+    return _run_pytest("bench/bench_activations.py", json_path, options, max_time or preset["max_time"],
+                       threads, log)
+
+
+def run_fused(json_path, *, quick=False, sizes=None, dtypes=None, directions=None, max_time=None, threads=None,
+              log=None):
+    """Run bench/bench_fused.py the same way (every cross-entropy shape; the
+    sizes of its sweep among ``sizes``, by default all of them, 2^14 and 2^22
+    when ``quick``)."""
+    preset = QUICK if quick else FULL
+    sizes = sizes or preset.get("fused_sizes")
+    dtypes = dtypes or preset.get("dtypes")
+    options = [f"{opt}={value}" for opt, value in (("--bench-sizes", sizes), ("--bench-dtypes", dtypes),
+                                                   ("--bench-directions", directions)) if value]
+    return _run_pytest("bench/bench_fused.py", json_path, options, max_time or preset["max_time"], threads, log)
+
+
+def _run_pytest(bench_file, json_path, options, max_time, threads, log):
+    """pytest-benchmark on bench_file with --bench-full and ``options``, in a
+    subprocess that writes json_path (an error only when it wrote nothing)."""
+    cmd = [sys.executable, "-m", "pytest", bench_file, "-q", "-p", "no:cacheprovider",
+           "--benchmark-only", "--benchmark-enable", "--benchmark-disable-gc",
+           f"--benchmark-json={json_path}", f"--benchmark-max-time={max_time}",
+           "--benchmark-min-time=0.0005", "--benchmark-min-rounds=5", "--benchmark-columns=min,median,rounds"]
+    cmd.append("--bench-full")  # every shape; --bench-sizes narrows the sweep
+    cmd += options
     print("running:", " ".join(cmd[1:]), file=sys.stderr, flush=True)
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
     with open(log or os.devnull, "w") as fh:
@@ -71,6 +106,81 @@ def run_suite(json_path, *, quick=False, huge=False, sizes=None, functions=None,
         print(f"warning: some benchmarks failed (exit status {proc.returncode}); reporting the rest\n{tail}",
               file=sys.stderr)
     return json_path
+
+
+def run_training(json_path, *, rounds=TRAIN_ROUNDS, profile=False, threads=None, log=None):
+    """:func:`measure_training` in a subprocess (with ``threads``, NumPy's
+    BLAS, Numba and PyTorch get that many threads), which writes json_path.
+    A failed run is reported in the result (``error``), not raised."""
+    code = f"from bench.report import measure_training; measure_training({rounds!r}, {profile!r}, {json_path!r})"
+    print(f"timing {rounds} round(s) of Fashion-MNIST training epochs ...", file=sys.stderr, flush=True)
+    env = None
+    if threads:
+        env = dict(os.environ, **{v: str(threads) for v in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                             "OMP_NUM_THREADS")})
+    with open(log or os.devnull, "w") as fh:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode != 0 or not os.path.exists(json_path):
+        tail = open(log).read()[-2000:] if log else ""
+        return dict(error=f"the training run failed (exit status {proc.returncode})\n{tail}".strip())
+    return load_training(json_path)
+
+
+def measure_training(rounds=TRAIN_ROUNDS, profile=False, json_path=None):
+    """Seconds of one Fashion-MNIST epoch per implementation, the
+    implementations taking turns for ``rounds`` rounds (bench/train_speed.py's
+    ``interleaved``), as a dict (also written to json_path).  With
+    ``profile``, one more epoch of each fastact.nn backend, not timed for the
+    table, splits its steps into phases (microseconds per step).  When the
+    dataset is missing, ``missing`` says where it was looked for and how to
+    get it."""
+    import numba
+
+    from fastact.nn.datasets import DatasetNotFoundError, load_fashion_mnist
+
+    from . import train_speed
+
+    try:
+        x, y, _, _ = load_fashion_mnist()
+    except DatasetNotFoundError as exc:
+        result = dict(missing=str(exc))
+    else:
+        impls = train_speed.default_impls()
+        load_before = _load_average()
+        times = train_speed.interleaved(rounds, impls, x, y)
+        result = dict(samples=len(x), batch=train_speed.BATCH, rounds=rounds, times=times,
+                      blas_threads=train_speed.threads(), numba_threads=numba.get_num_threads(),
+                      load_before=load_before, load_after=_load_average())
+        if profile:
+            profiles = {}
+            for impl in impls:
+                if impl != "torch":
+                    epoch = train_speed.fastact_epoch(impl, x, y, profile=True)
+                    epoch()
+                    profiles[impl] = epoch.profiles[-1]
+            result["profiles"] = profiles
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
+
+
+def load_training(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def sibling(path, suffix):
+    """The path of a run's other results: results.json -> results<suffix>."""
+    root, ext = os.path.splitext(path)
+    return (root if ext == ".json" else path) + suffix
 
 
 def machine(bench_info=None):
@@ -168,6 +278,30 @@ class Results:
 
     def dtypes(self):
         return sorted({k[2] for k in self._t})
+
+
+FUSED_OPERATIONS = ("glu", "bias_act", "softmax_cross_entropy")
+
+
+class FusedResults(Results):
+    """The fused operations' times (bench/bench_fused.py), keyed as Results
+    with the operation as the function: glu, bias_act(relu), ...,
+    softmax_cross_entropy; the peers are fastact-unfused, torch and numpy."""
+
+    def __init__(self, records, meta=None):
+        super().__init__([dict(r, function=r["operation"], variant="alloc") for r in records], meta)
+
+    def series(self):
+        """Sorted (operation, direction, dtype) present: by dtype, then glu,
+        bias_act (its activations in table order), softmax_cross_entropy."""
+        from fastact import ACTIVATIONS
+
+        order = {n: i for i, n in enumerate(ACTIVATIONS)}
+
+        def key(k):
+            function, _, act = k[0].partition("(")
+            return k[2], FUSED_OPERATIONS.index(function), order.get(act.rstrip(")"), -1), k[1] != "forward"
+        return sorted({(k[0], k[1], k[2]) for k in self._t}, key=key)
 
 
 # ---------------------------------------------------------------------------
@@ -366,6 +500,51 @@ def targets(res):
     return out
 
 
+def fused_targets(fres):
+    """The fused operations' targets; fres is None when they were not run."""
+    checks_unfused, checks_torch = [], []
+    if fres is not None:
+        def at_target(f, d, dt, rec):
+            return rec.get("log2") == FUSED_LOG2 or rec["label"] == FUSED_CE_LABEL
+
+        for f, d, dtype, label, rec in _cells(fres, at_target):
+            r = fres.ratio(f, d, dtype, label, "fastact-unfused")
+            if r is not None:
+                checks_unfused.append((f"{f}.{d} {dtype} {label}", r, r >= FUSED_SPEEDUP, fmt_x(r)))
+        for f, d, dtype, label, rec in _cells(fres, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
+            r = fres.ratio(f, d, dtype, label, "torch")
+            if r is not None:
+                checks_torch.append((f"{f}.{d} {dtype} {label}", r, r >= 1, fmt_x(r)))
+    not_run = "not run (--no-fused)" if fres is None else None
+    return [
+        Target(f"fused operations >= {FUSED_SPEEDUP}x the unfused sequence of fastact calls at 2^{FUSED_LOG2} "
+               f"elements (softmax_cross_entropy: {FUSED_CE_LABEL})", checks_unfused,
+               not_run or f"needs the fused run at 2^{FUSED_LOG2} (bench/bench_fused.py --bench-full)"),
+        Target(f"fused operations, sizes >= 2^{LARGE_LOG2}: >= PyTorch", checks_torch, not_run or "needs torch"),
+    ]
+
+
+def training_target(training):
+    """fastact.nn's fastact backend against torch.nn and the numpy backend,
+    best epoch against best epoch; training is None when it was not run."""
+    checks = []
+    best = {k: min(v) for k, v in training["times"].items()} if training and "times" in training else {}
+    if "fastact" in best:
+        for impl, name in (("numpy", "numpy backend"), ("torch", "PyTorch")):
+            if impl in best:
+                r = best[impl] / best["fastact"]
+                checks.append((name, r, r >= TRAIN_SPEEDUP,
+                               f"{fmt_x(r)} ({best[impl]:.2f} s vs {best['fastact']:.2f} s)"))
+    if training is None:
+        need = "not run (--no-train)"
+    elif "missing" in training:
+        need = "Fashion-MNIST is not installed (see the training section)"
+    else:
+        need = "the training run failed (see the training section)"
+    return Target(f"training (Fashion-MNIST, one epoch): fastact backend >= {TRAIN_SPEEDUP:g}x faster than PyTorch "
+                  f"and than the numpy backend", checks, need)
+
+
 def crossovers(res):
     """From the sweep: smallest size from which forced parallel beats forced serial at every larger size."""
     rows = []
@@ -430,6 +609,57 @@ def summary(results=None, quick=True, **run_options):
     return "\n".join(lines)
 
 
+FUSED_HEADERS = ["operation", "direction", "size", "fastact", "vs unfused", "vs PyTorch", "vs NumPy"]
+FUSED_PEERS = ("fastact-unfused", "torch", "numpy")
+
+
+def fused_rows(fres, dtype):
+    """Per fused operation, direction and size (or cross-entropy shape): fastact's
+    time and its speed-up over the unfused fastact sequence, PyTorch and NumPy."""
+    rows = []
+    for f, d, dt in fres.series():
+        if dt == dtype:
+            for label in fres.labels(f, d, dt):
+                rows.append([f, d, label, fmt_time(fres.time(f, d, dt, label))] +
+                            [fmt_x(fres.ratio(f, d, dt, label, peer)) for peer in FUSED_PEERS])
+    return rows
+
+
+TRAIN_NAMES = {"fastact": "fastact.nn, fastact backend", "numpy": "fastact.nn, numpy backend",
+               "torch": "PyTorch torch.nn (CPU)"}
+
+
+def training_text(training):
+    """(lines of text, [(headers, rows)] tables) of the training section."""
+    if "missing" in training:
+        return ["Not measured: " + training["missing"]], []
+    if "error" in training:
+        return [training["error"]], []
+    times = training["times"]
+    best = {k: min(v) for k, v in times.items()}
+    lines = [f"One epoch of {training['samples']} images at batch {training['batch']}: 784 -> Dense(128, relu) -> "
+             f"Dense(10), softmax cross-entropy, Adam, float32.  The implementations take turns, one epoch each "
+             f"per round, {training['rounds']} round(s); {training['blas_threads']} BLAS and PyTorch thread(s), "
+             f"{training['numba_threads']} Numba thread(s); load average before / after: "
+             f"{training.get('load_before')} / {training.get('load_after')}.  Speed-up: the implementation's "
+             f"best epoch / the fastact backend's."]
+    cores = os.cpu_count() or 1
+    loads = [v for key in ("load_before", "load_after") for v in (training.get(key) or [])[:1]]
+    if loads and max(loads) > 0.5 * cores:
+        lines.append(f"WARNING: the machine was busy (1-minute load average up to {max(loads)} on {cores} cores): "
+                     f"these epoch times are unreliable")
+    rows = [[TRAIN_NAMES.get(impl, impl), f"{min(v):.2f}", f"{statistics.median(v):.2f}",
+             fmt_x(best[impl] / best["fastact"]) if "fastact" in best else "-"] for impl, v in times.items()]
+    tables = [(["implementation", "best s/epoch", "median s/epoch", "fastact speed-up"], rows)]
+    profiles = training.get("profiles")
+    if profiles:
+        phases = list(next(iter(profiles.values())))
+        rows = [[TRAIN_NAMES.get(impl, impl)] + [f"{p[k]:.0f}" for k in phases] + [f"{sum(p.values()):.0f}"]
+                for impl, p in profiles.items()]
+        tables.append((["microseconds per step"] + phases + ["total"], rows))
+    return lines, tables
+
+
 def _header_lines(meta):
     m = meta.get("machine", {})
     lines = [
@@ -450,8 +680,10 @@ def _header_lines(meta):
     return lines
 
 
-def render(res, compile_res=None, threshold_res=None, markdown=False, plots=()):
-    """The report as text (terminal) or Markdown (docs/benchmarks.md)."""
+def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), fused=None, training=None):
+    """The report as text (terminal) or Markdown (docs/benchmarks.md); fused
+    (FusedResults) and training (:func:`measure_training`'s dict) add their
+    sections, and their targets say "not measured" without them."""
     md = markdown
     out = []
     h = (lambda t, lvl=2: out.append(f"\n{'#' * lvl} {t}\n")) if md else (lambda t, lvl=2: out.append(f"\n== {t} =="))
@@ -475,7 +707,8 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=()):
             out.append(f"\n![throughput against size]({rel})")
 
     h("Targets")
-    rows = [[t.status, t.name, t.detail()] for t in targets(res)]
+    all_targets = targets(res) + fused_targets(fused) + [training_target(training)]
+    rows = [[t.status, t.name, t.detail()] for t in all_targets]
     if md:
         out.append(table(["status", "target", "measured"], rows, markdown=True))
     else:
@@ -510,6 +743,31 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=()):
         h("Import and compile cost (python -m bench.compile_cost)")
         text = cc_text(compile_res)
         out.append(f"```\n{text}\n```" if md else text)
+
+    if fused is not None:
+        h("Fused operations")
+        intro = ("fastact's fused calls (glu, bias_act, softmax_cross_entropy with reduction='mean', and their "
+                 "backwards) against the unfused sequence of fastact calls (fa.<act>(x + b); a * fa.sigmoid(b) "
+                 "for glu; fa.log_softmax, a NumPy gather and mean for the cross-entropy, and for its backward "
+                 "fa.softmax, 1 subtracted at the labels, scaled by 1/rows), PyTorch and the NumPy reference "
+                 "(cross-entropy only).  PyTorch's bias_act backward runs autograd on a graph built per call "
+                 "(its forward included), its cross-entropy backward on a graph built once.  Sizes are elements, "
+                 "as rows of 1024 (glu: 1024 in, 512 out); the cross-entropy's are (rows, classes).  "
+                 f"Load average before / after: {fused.meta.get('load_before')} / {fused.meta.get('load_after')}.")
+        out.append(intro + "\n" if md else textwrap.fill(intro, 110))
+        for dtype in fused.dtypes():
+            out.append(f"\n### {dtype}\n" if md else f"\n{dtype}")
+            out.append(table(FUSED_HEADERS, fused_rows(fused, dtype), markdown=md))
+    if training is not None:
+        h("Training (Fashion-MNIST, one epoch)")
+        lines, tables = training_text(training)
+        if md and "missing" in training:
+            out.append(f"```\n{lines[0]}\n```")
+        else:
+            out.append("\n\n".join(lines) if md else "\n".join(textwrap.fill(line, 110) for line in lines))
+        for hdr, rows in tables:
+            out.append("")
+            out.append(table(hdr, rows, markdown=md))
 
     h("Per activation and size")
     for f, d, dtype in res.series():
@@ -588,11 +846,26 @@ def main(argv=None):
     p.add_argument("--dtypes", help="float32,float64")
     p.add_argument("--directions", help="forward,backward")
     p.add_argument("--shapes", help="softmax shapes, e.g. '32x10,4096x1000', or 'none'")
-    p.add_argument("--threads", type=int, help="threads of fastact and PyTorch (NUMBA_NUM_THREADS; default: all cores)")
+    p.add_argument("--threads", type=int, help="threads of fastact and PyTorch (NUMBA_NUM_THREADS; default: all cores; "
+                                               "the training also gives NumPy's BLAS that many)")
     p.add_argument("--max-time", type=float, help="seconds per benchmark (pytest-benchmark --benchmark-max-time)")
     p.add_argument("--stat", default="min", choices=("min", "median", "mean"), help="statistic of the rounds")
-    p.add_argument("--from-json", metavar="FILE", help="analyse a saved pytest-benchmark JSON instead of running")
-    p.add_argument("--save-json", metavar="FILE", help="keep the pytest-benchmark JSON")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="analyse a saved pytest-benchmark JSON instead of running (with FILE's .fused.json and "
+                        ".train.json beside it, when there)")
+    p.add_argument("--save-json", metavar="FILE",
+                   help="keep the pytest-benchmark JSON (the fused run's and the training's as FILE with the "
+                        "suffixes .fused.json and .train.json)")
+    p.add_argument("--no-fused", action="store_true", help="skip the fused operations (bench/bench_fused.py)")
+    p.add_argument("--no-train", action="store_true", help="skip the Fashion-MNIST training epochs")
+    p.add_argument("--train-rounds", type=int, default=TRAIN_ROUNDS, metavar="N",
+                   help=f"training epochs per implementation, taking turns (default {TRAIN_ROUNDS})")
+    p.add_argument("--train-threads", type=int, default=1, metavar="N",
+                   help="threads of BLAS, Numba and PyTorch in the training epochs (default 1: at batch 32 "
+                        "the products are small, and spare threads spinning on a busy machine cost more "
+                        "than they give)")
+    p.add_argument("--train-profile", action="store_true",
+                   help="one more epoch per fastact.nn backend, split into phases (not in the timings)")
     p.add_argument("--threshold", action="store_true", help="also run the serial/parallel threshold sweep")
     p.add_argument("--threshold-from", metavar="FILE",
                    help="include a saved threshold sweep (python -m bench.threshold --json FILE)")
@@ -603,7 +876,10 @@ def main(argv=None):
     p.add_argument("--summary", action="store_true", help="print only the short summary")
     a = p.parse_args(argv)
 
+    if a.train_rounds < 1:
+        p.error("--train-rounds must be >= 1")
     meta = {}
+    fused = training = None
     with tempfile.TemporaryDirectory(prefix="fastact-bench-") as tmp:
         if a.from_json:
             path = a.from_json
@@ -613,9 +889,22 @@ def main(argv=None):
                       directions=a.directions, shapes=a.shapes, max_time=a.max_time, threads=a.threads,
                       log=os.path.join(tmp, "pytest.log"))
         res = Results.from_json(path, a.stat, meta)
-    if a.summary:
-        print(summary(res))
-        return 0
+        if a.summary:
+            print(summary(res))
+            return 0
+        fused_path, train_path = sibling(path, ".fused.json"), sibling(path, ".train.json")
+        if not a.no_fused:
+            if not a.from_json:
+                run_fused(fused_path, quick=a.quick, sizes=a.sizes, dtypes=a.dtypes, directions=a.directions,
+                          max_time=a.max_time, threads=a.threads, log=os.path.join(tmp, "pytest-fused.log"))
+            if os.path.exists(fused_path):
+                fused = FusedResults.from_json(fused_path, a.stat)
+        if not a.no_train:
+            if not a.from_json:
+                training = run_training(train_path, rounds=a.train_rounds, profile=a.train_profile,
+                                        threads=a.train_threads, log=os.path.join(tmp, "train.log"))
+            elif os.path.exists(train_path):
+                training = load_training(train_path)
     compile_res = threshold_res = None
     if a.compile_cost_from:
         with open(a.compile_cost_from) as fh:
@@ -640,11 +929,12 @@ def main(argv=None):
             name = "bench_throughput.png" if dtype == "float32" else f"bench_throughput_{dtype}.png"
             if plot(res, os.path.join(IMG_DIR, name), dtype):
                 plots.append(os.path.join(IMG_DIR, name))
-    print(render(res, compile_res, threshold_res))
+    print(render(res, compile_res, threshold_res, fused=fused, training=training))
     print("\n" + summary(res))
     if not a.no_docs:
         with open(DOC, "w") as fh:
-            fh.write(render(res, compile_res, threshold_res, markdown=True, plots=plots))
+            fh.write(render(res, compile_res, threshold_res, markdown=True, plots=plots, fused=fused,
+                            training=training))
         print(f"\nwrote {os.path.relpath(DOC, ROOT)}" + "".join(f", {os.path.relpath(p, ROOT)}" for p in plots))
     return 0
 

@@ -1,4 +1,6 @@
 """The report's analysis (python -m bench.report) on made-up timings."""
+import json
+
 import pytest
 
 from . import report
@@ -55,3 +57,116 @@ def test_render_and_summary(tmp_path):
     pytest.importorskip("matplotlib")
     assert report.plot(res, str(tmp_path / "bench_throughput.png"), "float32")
     assert (tmp_path / "bench_throughput.png").stat().st_size > 0
+
+
+def _fused(unfused_factor=2.0, torch_factor=1.5, numpy_factor=4.0):
+    """The fused operations' records as bench/bench_fused.py writes them:
+    fastact takes 1 ns per element, the peers their factor times that."""
+    from . import bench_fused as bf
+
+    factor = {"fastact": 1.0, "fastact-unfused": unfused_factor, "torch": torch_factor, "numpy": numpy_factor}
+    cells = [("glu", None, (1 << k) // bf.ROW, k) for k in (14, 22)]
+    cells += [("bias_act", act, (1 << k) // bf.ROW, k) for act in ("relu", "gelu") for k in (14, 22)]
+    records = []
+    for dtype in ("float32", "float64"):
+        for direction in ("forward", "backward"):
+            for impl in bf.IMPLS:
+                for function, act, rows, log2 in cells:
+                    records.append(bf.info(function, direction, dtype, (rows, bf.ROW), impl, log2, act))
+            for impl in bf.CE_IMPLS:
+                for shape in bf.CE_SHAPES:
+                    records.append(bf.info("softmax_cross_entropy", direction, dtype, shape, impl))
+    return [dict(r, time=1e-9 * r["size"] * factor[r["impl"]]) for r in records]
+
+
+def _training(numpy_s=2.5, torch_s=3.0):
+    return dict(samples=60000, batch=32, rounds=2, blas_threads=1, numba_threads=1, load_before=[0.1, 0.1, 0.1],
+                load_after=[0.2, 0.1, 0.1], times={"fastact": [1.1, 1.0], "numpy": [numpy_s, numpy_s + 0.2],
+                                                   "torch": [torch_s, torch_s + 0.1]},
+                profiles={"fastact": dict(data=40, matmul=400, activation=30, loss=15, optimizer=200),
+                          "numpy": dict(data=80, matmul=800, activation=150, loss=400, optimizer=600)})
+
+
+def _target(targets, prefix):
+    (t,) = [t for t in targets if t.name.startswith(prefix)]
+    return t
+
+
+def test_fused_results_and_targets():
+    fres = report.FusedResults(_fused())
+    assert [s[0] for s in fres.series()][:5] == ["glu", "glu", "bias_act(relu)", "bias_act(relu)", "bias_act(gelu)"]
+    assert fres.ratio("softmax_cross_entropy", "backward", "float64", "64x50257", "numpy") == pytest.approx(4.0)
+    rows = report.fused_rows(fres, "float32")
+    assert ["glu", "forward", "2^22", "4.19 ms", "2.00x", "1.50x", "-"] in rows
+    assert ["softmax_cross_entropy", "backward", "32x10", "320 ns", "2.00x", "1.50x", "4.00x"] in rows
+    unfused, torch = report.fused_targets(fres)
+    assert unfused.status == "met" and len(unfused.checks) == 2 * 2 * (1 + 2 + 1)  # 2^22 and 4096x1000
+    assert torch.status == "met" and not any("32x10" in c[0] for c in torch.checks)
+
+    unfused, torch = report.fused_targets(report.FusedResults(_fused(unfused_factor=1.2, torch_factor=0.9)))
+    assert unfused.status == torch.status == "NOT met"
+    assert "failing: " in unfused.detail() and "1.20x" in unfused.detail() and "more)" in unfused.detail()
+    assert [t.status for t in report.fused_targets(None)] == ["not measured"] * 2
+    assert "--no-fused" in report.fused_targets(None)[0].detail()
+
+
+def test_training_target_and_text():
+    assert report.training_target(_training()).status == "met"
+    t = report.training_target(_training(torch_s=1.5))
+    assert t.status == "NOT met" and "PyTorch 1.50x (1.50 s vs 1.00 s)" in t.detail()
+    lines, tables = report.training_text(_training())
+    assert "60000 images" in lines[0] and len(tables) == 2
+    (hdr, rows), (phdr, prows) = tables
+    assert rows[1] == ["fastact.nn, numpy backend", "2.50", "2.60", "2.50x"]
+    assert phdr[-1] == "total" and prows[0][-1] == "685"
+    missing = dict(missing="Fashion-MNIST not found in /nowhere (directory does not exist).\nOn Debian ...")
+    assert report.training_target(missing).status == "not measured"
+    assert report.training_text(missing) == (["Not measured: " + missing["missing"]], [])
+
+
+def test_render_fused_and_training():
+    res = _results()
+    fres = report.FusedResults(_fused(torch_factor=0.9))
+    text = report.render(res, fused=fres, training=_training())
+    md = report.render(res, markdown=True, fused=fres, training=_training())
+    for out in (text, md):
+        assert "Fused operations" in out and "Training (Fashion-MNIST, one epoch)" in out
+        assert "fastact.nn, fastact backend" in out and "microseconds per step" in out
+        assert out.index("Fused operations") < out.index("Per activation and size")
+    assert "[NOT met] fused operations, sizes >= 2^14: >= PyTorch" in text
+    assert "| met | training (Fashion-MNIST, one epoch)" in md and "### float64" in md
+    plain = report.render(res)
+    assert "Fused operations" not in plain and "Training (" not in plain
+    assert "[not measured] training (Fashion-MNIST" in plain
+    missing = report.render(res, markdown=True, training=dict(missing="Fashion-MNIST not found.\n    apt-get ..."))
+    assert "```\nNot measured: Fashion-MNIST not found.\n    apt-get ...\n```" in missing
+
+
+def _benchmark_json(path, records):
+    """A pytest-benchmark JSON of these records (the statistics all the record's time)."""
+    machine_info = dict(fastact=dict(cpu="test", threads=1), torch=None, load_before=[0.1], load_after=[0.1])
+    benchmarks = [dict(extra_info={k: v for k, v in r.items() if k != "time"},
+                       stats={s: r["time"] for s in ("min", "median", "mean")}) for r in records]
+    path.write_text(json.dumps(dict(machine_info=machine_info, datetime="2026-01-01", benchmarks=benchmarks)))
+
+
+def test_main_from_saved_json(tmp_path, capsys):
+    _benchmark_json(tmp_path / "run.json", _results().records)
+    _benchmark_json(tmp_path / "run.fused.json", _fused())
+    (tmp_path / "run.train.json").write_text(json.dumps(_training()))
+    assert report.sibling(str(tmp_path / "run.json"), ".fused.json") == str(tmp_path / "run.fused.json")
+    assert report.main(["--from-json", str(tmp_path / "run.json"), "--no-docs", "--no-compile-cost"]) == 0
+    out = capsys.readouterr().out
+    assert "== Fused operations ==" in out and "== Training (Fashion-MNIST, one epoch) ==" in out
+    assert "[met] fused operations >= 1.5x the unfused sequence" in out
+    report.main(["--from-json", str(tmp_path / "run.json"), "--no-docs", "--no-compile-cost", "--no-fused",
+                 "--no-train"])
+    out = capsys.readouterr().out
+    assert "Fused operations ==" not in out and "Training (" not in out and "not run (--no-fused)" in out
+
+
+def test_measure_training_without_the_dataset(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTACT_DATA", str(tmp_path / "none"))
+    result = report.measure_training(1, json_path=str(tmp_path / "train.json"))
+    assert "Fashion-MNIST not found" in result["missing"] and "apt-get" in result["missing"]
+    assert report.load_training(str(tmp_path / "train.json")) == result

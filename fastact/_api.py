@@ -464,6 +464,12 @@ def rrelu(x, /, lower=1 / 8, upper=1 / 3, *, training=False, rng=None, out=None)
     function returns ``(y, noise)``: noise holds the slope of every element
     (1 where x > 0), to be passed to ``rrelu_backward``.
     """
+    if not training and out is None and type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) \
+            and type(lower) is float and type(upper) is float and math.isfinite(lower) \
+            and math.isfinite(upper) and lower <= upper:
+        # the common evaluation call: leaky_relu's fast path (which cannot
+        # fail on such an x)
+        return leaky_relu(x, (lower + upper) / 2)  # noqa: F821 (generated from the table)
     fname = "rrelu"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if not training:
@@ -488,9 +494,47 @@ def rrelu(x, /, lower=1 / 8, upper=1 / 3, *, training=False, rng=None, out=None)
     return _finish(res, out), (noise[()] if out is None and noise.ndim == 0 else noise)
 
 
+def _rrelu_backward_fast(grad, x, noise, lower, upper):
+    """rrelu_backward's common calls (float32 or float64 C-contiguous arrays
+    of one shape and dtype, float bounds in order, no out=) without the
+    general validation: grad * noise, or with noise=None the leaky ReLU
+    gradient of slope (lower + upper) / 2.  None when they do not apply."""
+    if type(grad) is not np.ndarray or type(x) is not np.ndarray or type(lower) is not float \
+            or type(upper) is not float or not (math.isfinite(lower) and math.isfinite(upper) and lower <= upper):
+        return None
+    if noise is None:
+        k, v, p = _kernel("leaky_relu", 1, 1), x, ((lower + upper) / 2,)
+    elif type(noise) is np.ndarray and noise.shape == x.shape:
+        k, v, p = _kernel("product", 1, 0), noise, ()
+    else:
+        return None
+    d = v.dtype
+    if d is _F32:
+        e, t = k.e32, k.t32
+    elif d is _F64:
+        e, t = k.e64, k.t64
+    else:
+        return None
+    f, h = v.flags, grad.flags
+    if e is None or grad.dtype is not d or not v.ndim or v.shape != grad.shape \
+            or not (f.c_contiguous and h.c_contiguous and f.aligned and h.aligned):
+        return None
+    r = np.empty(v.shape, d)
+    a, b, c = grad.reshape(-1), v.reshape(-1), r.reshape(-1)
+    if v.size < t:
+        e(a, b, c, *((p,) if p else ()))
+    else:
+        k.run_large(d, a, b, c, params=p)
+    return r
+
+
 def rrelu_backward(grad, x, noise=None, /, lower=1 / 8, upper=1 / 3, *, out=None):
     """Gradient of rrelu: grad * noise with the slopes drawn in training, or,
     with noise=None, the gradient of the evaluation form (slope (lower + upper) / 2)."""
+    if out is None:
+        r = _rrelu_backward_fast(grad, x, noise, lower, upper)
+        if r is not None:
+            return r
     fname = "rrelu_backward"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if noise is None:
@@ -535,7 +579,79 @@ def _as_rows(arr, axes):
     return perm, rows, length
 
 
-_fast_rows = {}  # (name, dtype) -> (serial, parallel)
+class _Rows:
+    """The serial and parallel kernels of one softmax-family function for
+    one dtype, and, once they have run, the serial kernel's entry point for
+    2-D C-contiguous arrays: below the parallel threshold the fast path calls
+    it directly, without Numba's argument typing (as _Kernel does).  Off
+    (threshold 0) while a config() block is active."""
+
+    __slots__ = ("kernels", "entry", "t", "_t", "_nargs", "_T")
+
+    def __init__(self, name, T):
+        self.kernels = _softmax.rowwise(name, T)
+        self._nargs = 3 if name.endswith("_backward") else 2
+        self._T = T
+        self.entry = None
+        self._t = self.t = _jit.PARALLEL_THRESHOLD
+        _jit.register_fast_path(self)
+
+    def suspend(self):
+        self.t = 0
+
+    def resume(self):
+        self.t = self._t
+
+    def __call__(self, size, *arrays):
+        if size < self.t and self.entry is not None:
+            self.entry(*arrays)
+            return
+        run(*self.kernels, size, *arrays)
+        if self.entry is None and size < self._t:
+            arr = numba.types.Array(numba.from_dtype(np.dtype(self._T)), 2, "C")
+            self.entry = self.kernels[0].compile((arr,) * self._nargs)
+
+
+_fast_rows = {}  # (name, dtype) -> _Rows
+_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those _rowwise has run
+
+
+def _rows_fast(name, x, axis, g=None):
+    """The softmax family's most common call, kept short: x (and g for a
+    backward) C-contiguous float32 or float64 arrays of one shape and dtype,
+    reduced over the last axis, no out= or mask, once _rowwise has run the
+    same function and dtype.  None when it does not apply."""
+    if type(x) is not np.ndarray or type(axis) is not int:
+        return None
+    d = x.dtype
+    table = _ROWS.get(d)
+    fast = table.get(name) if table is not None else None
+    nd = x.ndim
+    if fast is None or not nd or (axis != -1 and axis != nd - 1):
+        return None
+    f = x.flags
+    if not (f.c_contiguous and f.aligned):
+        return None
+    if g is not None:
+        if type(g) is not np.ndarray or g.dtype is not d or g.shape != x.shape:
+            return None
+        f = g.flags
+        if not (f.c_contiguous and f.aligned):
+            return None
+    res = np.empty(x.shape, d)
+    n = x.size
+    if n:
+        if nd != 2:
+            length = x.shape[-1]
+            x, res2 = x.reshape(n // length, length), res.reshape(n // length, length)
+            g = None if g is None else g.reshape(n // length, length)
+        else:
+            res2 = res
+        if g is None:
+            fast(n, x, res2)
+        else:
+            fast(n, g, x, res2)
+    return res
 
 
 def _mask_rows(where, shape, perm, rows, length, fname):
@@ -557,17 +673,22 @@ def _rowwise(name, fname, srcs, axis, out, vnames, where=None):
     # fast path: C-contiguous float32/float64 arrays of one shape, reduced over
     # the last axis, no out=, no mask
     if out is None and where is None and type(a) is np.ndarray and a.ndim and a.dtype in _NATIVE \
-            and a.flags.c_contiguous and type(axis) is int and (axis == -1 or axis == a.ndim - 1) \
+            and a.flags.c_contiguous and a.flags.aligned and type(axis) is int \
+            and (axis == -1 or axis == a.ndim - 1) \
             and all(type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape
-                    and b.flags.c_contiguous for b in srcs):
-        kernels = _fast_rows.get((name, a.dtype))
-        if kernels is None:
-            kernels = _fast_rows[(name, a.dtype)] = _softmax.rowwise(name, _DTYPES[a.dtype][0])
-        res = np.empty_like(a)
+                    and b.flags.c_contiguous and b.flags.aligned for b in srcs):
+        fast = _fast_rows.get((name, a.dtype))
+        if fast is None:
+            fast = _fast_rows[(name, a.dtype)] = _Rows(name, _DTYPES[a.dtype][0])
+            _ROWS[a.dtype][name] = fast
+        res = np.empty(a.shape, a.dtype)
         length = a.shape[-1]
         if a.size:
             rows = a.size // length
-            run(*kernels, a.size, *[b.reshape(rows, length) for b in srcs], res.reshape(rows, length))
+            if len(srcs) == 1:
+                fast(a.size, a.reshape(rows, length), res.reshape(rows, length))
+            else:
+                fast(a.size, srcs[0].reshape(rows, length), a.reshape(rows, length), res.reshape(rows, length))
         return res
     arrs = [_asarray(s, fname, n) for s, n in zip(srcs, vnames)]
     for a in arrs:
@@ -616,16 +737,28 @@ def softmax(x, /, axis=-1, *, where=None, out=None):
     only the elements where it is True take part, the others get 0, and a
     slice with no element left gives 0 (not NaN).
     """
+    if out is None and where is None:
+        r = _rows_fast("softmax", x, axis)
+        if r is not None:
+            return r
     return _rowwise("softmax", "softmax", (x,), axis, out, ("x",), where)
 
 
 def softmin(x, /, axis=-1, *, where=None, out=None):
     """softmax(-x) along axis; where= as in softmax."""
+    if out is None and where is None:
+        r = _rows_fast("softmin", x, axis)
+        if r is not None:
+            return r
     return _rowwise("softmin", "softmin", (x,), axis, out, ("x",), where)
 
 
 def log_softmax(x, /, axis=-1, *, out=None):
     """x - max - log(sum(exp(x - max))) along axis, without forming softmax."""
+    if out is None:
+        r = _rows_fast("log_softmax", x, axis)
+        if r is not None:
+            return r
     return _rowwise("log_softmax", "log_softmax", (x,), axis, out, ("x",))
 
 
@@ -633,18 +766,30 @@ def softmax_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of softmax from grad and the forward's output y:
     y * (grad - sum(grad * y)) along axis.  Also right for a masked softmax
     (y is 0 where the mask was False, and so is the gradient)."""
+    if out is None:
+        r = _rows_fast("softmax_backward", y, axis, grad)
+        if r is not None:
+            return r
     return _rowwise("softmax_backward", "softmax_backward", (grad, y), axis, out, ("grad", "y"))
 
 
 def softmin_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of softmin from grad and the forward's output y:
     -y * (grad - sum(grad * y)) along axis."""
+    if out is None:
+        r = _rows_fast("softmin_backward", y, axis, grad)
+        if r is not None:
+            return r
     return _rowwise("softmin_backward", "softmin_backward", (grad, y), axis, out, ("grad", "y"))
 
 
 def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of log_softmax from grad and the forward's output y:
     grad - exp(y) * sum(grad) along axis."""
+    if out is None:
+        r = _rows_fast("log_softmax_backward", y, axis, grad)
+        if r is not None:
+            return r
     return _rowwise("log_softmax_backward", "log_softmax_backward", (grad, y), axis, out, ("grad", "y"))
 
 

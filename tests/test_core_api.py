@@ -518,3 +518,33 @@ def test_prelu_backward_bad_out_tuple():
     for bad in ((np.empty((2, 3)),), (np.empty((2, 3)), np.empty(3), np.empty(3))):
         with pytest.raises(ValueError, match="prelu_backward: out must be"):
             fa.prelu_backward(x, x, np.ones(3), out=bad)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("n", [7, BIG], ids=["small", "big"])
+def test_rrelu_fast_and_general_paths_agree(dtype, n, rng):
+    """rrelu's evaluation forward and rrelu_backward (with and without noise)
+    take a fast path on plain arrays; out= and a strided view take the
+    general one: all must agree bitwise, and bad bounds still raise."""
+    x = rng.standard_normal(2 * n).astype(dtype)
+    g = rng.standard_normal(2 * n).astype(dtype)
+    _, noise = fa.rrelu(x, training=True, rng=1)
+    for lo, up in ((1 / 8, 1 / 3), (0.0, 0.0), (-0.5, 0.25)):
+        fast = fa.rrelu(x, lo, up)
+        assert_bitwise(fast, fa.rrelu(x, lo, up, out=np.empty_like(x)))
+        assert_bitwise(fast[::2], fa.rrelu(x[::2], lo, up))
+        for nz in (None, noise):
+            fast = fa.rrelu_backward(g, x, nz, lo, up)
+            assert fast.dtype == dtype
+            assert_bitwise(fast, fa.rrelu_backward(g, x, nz, lo, up, out=np.empty_like(x)))
+            assert_bitwise(fast[::2], fa.rrelu_backward(g[::2], x[::2], None if nz is None else nz[::2], lo, up))
+    assert_bitwise(fa.rrelu_backward(g, x, noise), g * noise)
+    for lo, up in ((0.5, 0.25), (np.nan, 0.3), (0.1, np.inf)):
+        with pytest.raises(ValueError):
+            fa.rrelu(x, lo, up)
+        with pytest.raises(ValueError):
+            fa.rrelu_backward(g, x, None, lo, up)
+        with pytest.raises(ValueError):
+            fa.rrelu_backward(g, x, noise, lo, up)
+    with pytest.raises(ValueError, match="noise"):
+        fa.rrelu_backward(g, x, noise[:-1])

@@ -270,3 +270,45 @@ def test_softmax_backward_float32_huge_gradients_do_not_overflow():
         want = ref.softmax_backward(g.astype(F64), y.astype(F64))
         assert np.all(np.isfinite(got)) or not np.all(np.isfinite(want.astype(F32)))
         assert_close(got, want.astype(F32))
+
+
+ROW_FNS = ["softmax", "softmin", "log_softmax", "softmax_backward", "softmin_backward", "log_softmax_backward"]
+
+
+@pytest.mark.parametrize("name", ROW_FNS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
+    """The short path for C-contiguous arrays over the last axis gives the
+    general path's results bitwise, falls back for other layouts and axes, and
+    is off in a config() block (mode='parallel' runs the parallel kernel even
+    on a small array)."""
+    from fastact import _api, _softmax
+    rng = np.random.default_rng(5)
+    f = getattr(fa, name)
+    for shape in [(17,), (3, 17), (2, 3, 17)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        args = (g, fa.softmax(x)) if name.endswith("_backward") else (x,)
+        first, fast = f(*args), f(*args)  # the first call enables the short path
+        assert fast.dtype == dtype and fast.shape == shape
+        np.testing.assert_array_equal(fast, f(*args, out=np.empty_like(x)))
+        np.testing.assert_array_equal(fast, first)
+        if len(shape) > 1:  # another axis: the general path, same as moving the axis last
+            moved = [np.ascontiguousarray(np.swapaxes(a, 0, -1)) for a in args]
+            np.testing.assert_array_equal(f(*args, axis=0), np.swapaxes(f(*moved), 0, -1))
+    calls = []
+    parallel = _softmax.rowwise(name, dtype)[1]
+    real = _api.run
+
+    def spy(s, p, size, *arrays):
+        calls.append(p is parallel)
+        return real(s, p, size, *arrays)
+
+    monkeypatch.setattr(_api, "run", spy)
+    x = rng.standard_normal((3, 17)).astype(dtype)
+    args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
+    f(*args)
+    assert calls == [], "outside config() the short path calls the serial entry point directly"
+    with fa.config(mode="parallel"):
+        f(*args)
+    assert calls == [True]

@@ -277,3 +277,51 @@ def test_glu_tails_are_accurate(dtype):
             for got, want in ((y[i, 0], a * s), (gx[i, 0], s), (gx[i, 1], a * s * (e / (1 + e)))):
                 exact = np.longdouble(float(want))
                 assert ulp_error(np.asarray(got), exact, dtype) <= (4 if dtype == F32 else 8), (b, got, want)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu", "silu", "relu"])
+@pytest.mark.parametrize("shape_axis", [((70, 300), -1), ((3, 40, 50), 1)], ids=["cols", "rows"])
+def test_backward_in_place_over_grad_or_x(act, shape_axis, rng):
+    """bias_act_backward with out= the gradient or x itself, for activations
+    whose kernels stage z = x + bias before the activation's derivative."""
+    shape, axis = shape_axis
+    b = rng.uniform(-1, 1, shape[axis])
+    x = rng.uniform(-3, 3, shape)
+    g = rng.uniform(-1, 1, shape)
+    wx, wb = ref.bias_act_backward(g, x, b, act, axis=axis)
+    for target in ("grad", "x"):
+        g2, x2 = g.copy(), x.copy()
+        out = g2 if target == "grad" else x2
+        gx, gb = fa.bias_act_backward(g2, x2, b, act, axis=axis, out=out)
+        assert gx is out
+        assert_close(gx, wx)
+        assert_close(gb, wb)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_glu_ulp_sweep(dtype):
+    """glu and both of its gradients within the core bounds (4 ulp float32, 8
+    float64) of a long-double evaluation, over a spread of magnitudes of a
+    and gates b across the whole range where sigmoid(b) is not 0 or 1."""
+    from fastact.testing import ulp_error
+    rng = np.random.default_rng(11)
+    n = 1 << 16
+    a = (rng.standard_normal(n) * np.exp2(rng.integers(-20, 20, n))).astype(dtype)
+    lim = 110 if dtype == F32 else 740
+    b = rng.uniform(-lim, lim, n).astype(dtype)
+    b[: n // 2] = (4 * rng.standard_normal(n // 2)).astype(dtype)
+    g = rng.standard_normal((n, 1)).astype(dtype)
+    x = np.stack([a, b], axis=1)
+    L = np.longdouble
+    al, bl, gl = a.astype(L), b.astype(L), g[:, 0].astype(L)
+    e = np.exp(-np.abs(bl))
+    s = np.where(bl >= 0, 1 / (1 + e), e / (1 + e))
+    oms = np.where(bl >= 0, e / (1 + e), 1 / (1 + e))
+    y = fa.glu(x)[:, 0]
+    gx = fa.glu_backward(g, x)
+    bound = 4 if dtype == F32 else 8
+    with np.errstate(all="ignore"):
+        for name, got, want in (("glu", y, al * s), ("grad a", gx[:, 0], gl * s),
+                                ("grad b", gx[:, 1], gl * al * s * oms)):
+            err = ulp_error(got, want, dtype)
+            assert float(np.max(err)) <= bound, (name, float(np.max(err)))

@@ -24,6 +24,7 @@ import inspect
 import math
 import multiprocessing
 import os
+import pickle
 import sys
 import time
 
@@ -1030,7 +1031,7 @@ def _rounded_params(entry):
     seen = set()
     for label, params in variants(entry):
         for k, v in params.items():
-            if np.ndim(v) or v is None or (k, v) in seen:
+            if np.ndim(v) or v is None or isinstance(v, str) or (k, v) in seen:
                 continue
             seen.add((k, v))
             v32 = np.float32(v)
@@ -1565,11 +1566,21 @@ def main(argv=None):
                          f"64 gives 67M values and takes about 4 times as long)")
     ap.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
                     help="worker processes for the measurement (default 2)")
+    ap.add_argument("--measurements", metavar="FILE", default=None,
+                    help="keep the measurements in FILE (pickle), or, when FILE exists, write the pages "
+                         "from it without measuring again")
     args = ap.parse_args(argv)
     stride = args.stride or (F32_STRIDE_QUICK if args.quick else F32_STRIDE)
     if stride < 1 or stride & (stride - 1) or stride > 1 << 16:
         ap.error("--stride must be a power of 2 between 1 and 65536")
-    results, gw, meta = run_measurements(args.quick, max(1, args.procs), stride)
+    if args.measurements and os.path.exists(args.measurements):
+        with open(args.measurements, "rb") as fh:
+            results, gw, meta = pickle.load(fh)
+    else:
+        results, gw, meta = run_measurements(args.quick, max(1, args.procs), stride)
+        if args.measurements:
+            with open(args.measurements, "wb") as fh:
+                pickle.dump((results, gw, meta), fh)
     os.makedirs(os.path.join(DOCS, "img"), exist_ok=True)
     for entry in ACTIVATIONS.values():
         path = os.path.join(DOCS, "img", f"fn_{entry.name}.png")
