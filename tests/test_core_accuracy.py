@@ -348,7 +348,7 @@ def test_gelu_reference_in_long_double_matches_mpmath(approximate):
     for what, got, exact in (
             ("gelu", ref.gelu(x.astype(LD), approximate), mp_exact(fwd, p, x)),
             ("gelu_backward", ref.gelu_backward(np.ones(x.size, LD), x.astype(LD), approximate), mp_exact(der, p, x))):
-        bound = 0.01 if approximate == "none" else 2.0
+        bound = 0.02 if approximate == "none" else 2.0
         near = np.abs(x + 0.752) < 0.5  # the derivative's zero: relative error grows
         keep = ~near if what == "gelu_backward" else np.ones(x.size, bool)
         assert_ulp(got[keep].astype(F64), exact[keep], F64, 1e9, (), "")  # same NaN/inf places

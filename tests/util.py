@@ -286,10 +286,12 @@ def special_values(dtype):
 
 
 @functools.lru_cache(maxsize=None)
-def sweep(dtype, n_log=1500, n_random=2500, n_uniform=600):
+def sweep(dtype, n_log=1500, n_random=2500, n_uniform=600, n_dense=16384):
     """The wide sample of a float dtype: log-spaced and log-uniform random
     magnitudes from the smallest subnormal to the largest finite value, both
-    signs; uniform samples around 0; special values.  Read-only, cached."""
+    signs; uniform samples around 0, and n_dense of them in [-10, 10], where
+    the activations bend and their formulas cancel; special values.
+    Read-only, cached."""
     dt = np.dtype(dtype)
     fi = np.finfo(dt)
     rng = np.random.default_rng(1234 + dt.itemsize)
@@ -300,6 +302,7 @@ def sweep(dtype, n_log=1500, n_random=2500, n_uniform=600):
         parts = [mags, -mags]
         for scale in (1e-3, 1.0, 5.0, 30.0, 120.0):
             parts.append(rng.uniform(-scale, scale, n_uniform))
+        parts.append(rng.uniform(-10.0, 10.0, n_dense))
         x = np.concatenate(parts).astype(dt)
     x = np.concatenate([x[np.isfinite(x)], special_values(dt)])
     x.flags.writeable = False
