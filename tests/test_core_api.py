@@ -51,12 +51,19 @@ def test_in_place(fn, dtype, shape, rng):
 # dtype rules
 
 
+# float32 kernels that work in float64 on purpose: the only way found to stay
+# within 4 ulp (with float32's exp the result of g - exp(y) sum(g), which
+# cancels, is off by more)
+FLOAT32_IN_FLOAT64 = {"log_softmax_backward"}
+
+
 @pytest.mark.parametrize("fn", params(FNS))
 def test_float32_is_computed_in_float32(fn, rng):
     """float32 stays float32, and is computed in float32: either the result
     differs somewhere from the float64 computation rounded to float32, or
     the function is exact in float32 (then it equals NumPy's float32 result
-    bitwise)."""
+    bitwise).  The kernels of FLOAT32_IN_FLOAT64 give the float64 result
+    rounded, to within an ulp (the float64 kernel sums in double-double)."""
     arrays = fn.inputs((4000,), F32, rng, "finite-wide")
     r32 = fn.result(fn(*arrays))
     assert r32.dtype == F32
@@ -64,6 +71,12 @@ def test_float32_is_computed_in_float32(fn, rng):
     assert r64.dtype == F64
     with np.errstate(all="ignore"):
         rounded = r64.astype(F32)
+    if fn.name in FLOAT32_IN_FLOAT64:
+        from fastact.testing import ulp_error
+        with np.errstate(all="ignore"):
+            err = ulp_error(r32, r64.astype(np.longdouble), F32)
+        assert float(np.nanmax(err)) <= 1.0, f"{fn.name}: {float(np.nanmax(err))} ulp from the float64 result"
+        return
     differs = not np.array_equal(r32, rounded, equal_nan=True)
     numpy32 = fn.expected(*arrays)
     assert differs or np.array_equal(r32, numpy32, equal_nan=True), (
