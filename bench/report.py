@@ -535,6 +535,8 @@ def training_target(training):
                 r = best[impl] / best["fastact"]
                 checks.append((name, r, r >= TRAIN_SPEEDUP,
                                f"{fmt_x(r)} ({best[impl]:.2f} s vs {best['fastact']:.2f} s)"))
+            else:  # a target half measured is not met
+                checks.append((name, 0.0, False, "not measured"))
     if training is None:
         need = "not run (--no-train)"
     elif "missing" in training:
@@ -750,8 +752,8 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
                  "backwards) against the unfused sequence of fastact calls (fa.<act>(x + b); a * fa.sigmoid(b) "
                  "for glu; fa.log_softmax, a NumPy gather and mean for the cross-entropy, and for its backward "
                  "fa.softmax, 1 subtracted at the labels, scaled by 1/rows), PyTorch and the NumPy reference "
-                 "(cross-entropy only).  PyTorch's bias_act backward runs autograd on a graph built per call "
-                 "(its forward included), its cross-entropy backward on a graph built once.  Sizes are elements, "
+                 "(cross-entropy only).  PyTorch's backwards of bias_act and the cross-entropy run autograd on a "
+                 "graph built once (the forward is not timed).  Sizes are elements, "
                  "as rows of 1024 (glu: 1024 in, 512 out); the cross-entropy's are (rows, classes).  "
                  f"Load average before / after: {fused.meta.get('load_before')} / {fused.meta.get('load_after')}.")
         out.append(intro + "\n" if md else textwrap.fill(intro, 110))
@@ -895,8 +897,11 @@ def main(argv=None):
         fused_path, train_path = sibling(path, ".fused.json"), sibling(path, ".train.json")
         if not a.no_fused:
             if not a.from_json:
-                run_fused(fused_path, quick=a.quick, sizes=a.sizes, dtypes=a.dtypes, directions=a.directions,
-                          max_time=a.max_time, threads=a.threads, log=os.path.join(tmp, "pytest-fused.log"))
+                try:
+                    run_fused(fused_path, quick=a.quick, sizes=a.sizes, dtypes=a.dtypes, directions=a.directions,
+                              max_time=a.max_time, threads=a.threads, log=os.path.join(tmp, "pytest-fused.log"))
+                except RuntimeError as exc:  # keep the activations' results
+                    print(f"warning: the fused benchmarks failed; reporting without them\n{exc}", file=sys.stderr)
             if os.path.exists(fused_path):
                 fused = FusedResults.from_json(fused_path, a.stat)
         if not a.no_train:

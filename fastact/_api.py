@@ -447,6 +447,12 @@ def _rrelu_bounds(lower, upper, fname):
     return lower, upper
 
 
+def _midpoint(lower, upper):
+    """(lower + upper) / 2 without overflow for finite bounds (the same value
+    wherever lower + upper is finite and the halves are normal)."""
+    return 0.5 * lower + 0.5 * upper
+
+
 def _generator(rng, fname):
     if isinstance(rng, np.random.Generator):
         return rng
@@ -469,11 +475,11 @@ def rrelu(x, /, lower=1 / 8, upper=1 / 3, *, training=False, rng=None, out=None)
             and math.isfinite(upper) and lower <= upper:
         # the common evaluation call: leaky_relu's fast path (which cannot
         # fail on such an x)
-        return leaky_relu(x, (lower + upper) / 2)  # noqa: F821 (generated from the table)
+        return leaky_relu(x, _midpoint(lower, upper))  # noqa: F821 (generated from the table)
     fname = "rrelu"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if not training:
-        return _forward(_kernel("leaky_relu", 0, 1), fname, x, ((lower + upper) / 2,), out)
+        return _forward(_kernel("leaky_relu", 0, 1), fname, x, (_midpoint(lower, upper),), out)
     arr = _asarray(x, fname)
     T, rdt = _dtypes(arr.dtype, fname)
     gen = _generator(rng, fname)
@@ -503,7 +509,7 @@ def _rrelu_backward_fast(grad, x, noise, lower, upper):
             or type(upper) is not float or not (math.isfinite(lower) and math.isfinite(upper) and lower <= upper):
         return None
     if noise is None:
-        k, v, p = _kernel("leaky_relu", 1, 1), x, ((lower + upper) / 2,)
+        k, v, p = _kernel("leaky_relu", 1, 1), x, (_midpoint(lower, upper),)
     elif type(noise) is np.ndarray and noise.shape == x.shape:
         k, v, p = _kernel("product", 1, 0), noise, ()
     else:
@@ -538,7 +544,7 @@ def rrelu_backward(grad, x, noise=None, /, lower=1 / 8, upper=1 / 3, *, out=None
     fname = "rrelu_backward"
     lower, upper = _rrelu_bounds(lower, upper, fname)
     if noise is None:
-        return _backward(_kernel("leaky_relu", 1, 1), fname, grad, x, ((lower + upper) / 2,), out, "x")
+        return _backward(_kernel("leaky_relu", 1, 1), fname, grad, x, (_midpoint(lower, upper),), out, "x")
     xa = _asarray(x, fname, "x")
     na = _asarray(noise, fname, "noise")
     if na.shape != xa.shape:

@@ -81,7 +81,7 @@ def _templates():
         _FP
         n = x.shape[0]
         C = x.shape[1]
-        step = max(1, STEP // max(C, 1)) if HEAVY else n
+        step = max(1, STEP // max(C, 1)) if HEAVY else max(n, 1)
         for lo in range(0, n, step):
             hi = min(lo + step, n)
             for r in range(lo, hi):
@@ -252,7 +252,9 @@ def _gates(T):
 
     s (for v < 0) or 1 - s (for v >= 0) is carried scaled by 2**64, from
     exp(-|v|) 2**64, and unscaled after the products (as silu does); float32
-    gradients are finished in float64."""
+    gradients are finished in float64.  Below v = -130 (float32) or -752
+    (float64) the scaled exp is 0, so a huge a times a gate that far out
+    gives 0 where the exact product may still be a normal number."""
     from numba import njit
 
     opts = dict(nogil=True, error_model="numpy")
@@ -463,8 +465,11 @@ def _bias_fast(x, bias, activation, axis, params):
     return hit
 
 
-def _remember_bias(activation, params, arr, b, k, pT):
-    if not params and type(activation) is str and arr.dtype in (_F32, _F64) and b.dtype == arr.dtype:
+def _remember_bias(activation, params, arr, b, k, pT, T, g=None):
+    """Keep the kernels for the fast path, when they are those of x's own
+    dtype (not when bias or grad promoted the computation)."""
+    if not params and type(activation) is str and arr.dtype in (_F32, _F64) and b.dtype == arr.dtype \
+            and np.dtype(T) == arr.dtype and (g is None or g.dtype == arr.dtype):
         _fast_bias[(activation, arr.dtype)] = (k, pT)
 
 
@@ -496,7 +501,7 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     dst, copy = _target(res, T, (arr, b) if src is arr else (b,))
     k = bias_act_kernels(kernel, T)
     pT = tuple(T(v) for v in p)
-    _remember_bias(activation, params, arr, b, k, pT)
+    _remember_bias(activation, params, arr, b, k, pT, T)
     if inner == 1:
         run(*k["fwd_cols"], arr.size, src.reshape(outer, C), bT, dst.reshape(outer, C), pT)
     else:
@@ -555,7 +560,7 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     dst, copy = _target(res, T, tuple(a for a, s in ((g, gs), (arr, xs)) if a is s) + (b,))
     k = bias_act_kernels(kernel, T)
     pT = tuple(T(v) for v in p)
-    _remember_bias(activation, params, arr, b, k, pT)
+    _remember_bias(activation, params, arr, b, k, pT, T, g)
     if inner == 1:
         nb = -(-outer // BIAS_BLOCK)
         part = np.empty((nb, C), np.float64)

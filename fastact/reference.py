@@ -124,7 +124,7 @@ def rrelu(x, lower=1 / 8, upper=1 / 3, noise=None):
     a leaky ReLU of slope (lower + upper) / 2."""
     x = _arr(x)
     if noise is None:
-        return leaky_relu(x, (lower + upper) / 2)
+        return leaky_relu(x, 0.5 * lower + 0.5 * upper)  # (lower + upper) / 2, without overflow
     return x * _arr(noise)
 
 

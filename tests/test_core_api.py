@@ -561,3 +561,16 @@ def test_rrelu_fast_and_general_paths_agree(dtype, n, rng):
             fa.rrelu_backward(g, x, noise, lo, up)
     with pytest.raises(ValueError, match="noise"):
         fa.rrelu_backward(g, x, noise[:-1])
+
+
+def test_rrelu_huge_bounds_do_not_overflow():
+    """The evaluation slope (lower + upper) / 2 of finite bounds is finite, on
+    the fast and the general path, forward and backward."""
+    x = np.array([-1.0, 2.0])
+    slope = 0.5 * 1e308 + 0.5 * 1.7e308  # about 1.35e308
+    want = np.array([-slope, 2.0])
+    np.testing.assert_array_equal(fa.rrelu(x, 1e308, 1.7e308), want)
+    np.testing.assert_array_equal(fa.rrelu(x, 1e308, 1.7e308, out=np.empty(2)), want)
+    g = np.ones(2)
+    np.testing.assert_array_equal(fa.rrelu_backward(g, x, None, 1e308, 1.7e308), [slope, 1.0])
+    np.testing.assert_array_equal(fa.rrelu_backward(g, x, None, 1e308, 1.7e308, out=np.empty(2)), [slope, 1.0])

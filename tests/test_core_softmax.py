@@ -301,14 +301,22 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
     real = _api.run
 
     def spy(s, p, size, *arrays):
-        calls.append(p is parallel)
-        return real(s, p, size, *arrays)
+        assert p is parallel
+
+        def recorded(*a):  # what run() calls when it takes the parallel kernel
+            calls.append("parallel")
+            return p(*a)
+
+        return real(s, recorded, size, *arrays)
 
     monkeypatch.setattr(_api, "run", spy)
     x = rng.standard_normal((3, 17)).astype(dtype)
     args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
     f(*args)
     assert calls == [], "outside config() the short path calls the serial entry point directly"
+    with fa.config(mode="serial"):
+        f(*args)
+    assert calls == []
     with fa.config(mode="parallel"):
         f(*args)
-    assert calls == [True]
+    assert calls == ["parallel"]

@@ -325,3 +325,23 @@ def test_glu_ulp_sweep(dtype):
                                 ("grad b", gx[:, 1], gl * al * s * oms)):
             err = ulp_error(got, want, dtype)
             assert float(np.max(err)) <= bound, (name, float(np.max(err)))
+
+
+def test_bias_act_fast_path_keeps_its_dtype(rng):
+    """The fast path (plain float32 arrays along the last axis) gives the
+    general path's results bitwise, also after a call whose grad or bias
+    promoted the computation to float64 (whose kernels it must not take)."""
+    x = rng.uniform(-3, 3, (64, 24)).astype(F32)
+    b = rng.uniform(-1, 1, 24).astype(F32)
+    g = rng.uniform(-1, 1, (64, 24)).astype(F32)
+    for act, kw in (("leaky_relu", {}), ("gelu", {}), ("relu", {})):
+        fa.bias_act_backward(g.astype(F64), x, b, act, **kw)  # computed in float64
+        fa.bias_act(x, b.astype(F64), act, **kw)
+        for _ in range(2):  # the first call may enable the fast path
+            y = fa.bias_act(x, b, act, **kw)
+            gx, gb = fa.bias_act_backward(g, x, b, act, **kw)
+            assert y.dtype == F32 and gx.dtype == F32 and gb.dtype == F32
+            assert_bitwise(y, fa.bias_act(x, b, act, out=np.empty_like(x), **kw))
+            gx2, gb2 = fa.bias_act_backward(g, x, b, act, out=(np.empty_like(x), np.empty_like(b)), **kw)
+            assert_bitwise(gx, gx2)
+            assert_bitwise(gb, gb2)
