@@ -585,21 +585,14 @@ def _as_rows(arr, axes):
     return perm, rows, length
 
 
-class _Rows:
-    """The serial and parallel kernels of one softmax-family function for
-    one dtype, and, once they have run, the serial kernel's entry point for
-    2-D C-contiguous arrays: below the parallel threshold the fast path calls
-    it directly, without Numba's argument typing (as _Kernel does).  Off
-    (threshold 0) while a config() block is active."""
+class _Switch:
+    """A fast path's parallel threshold t, registered with _jit so that it is
+    0 (the fast path off) while a config() block is active."""
 
-    __slots__ = ("kernels", "entry", "t", "_t", "_nargs", "_T")
+    __slots__ = ("t", "_t")
 
-    def __init__(self, name, T):
-        self.kernels = _softmax.rowwise(name, T)
-        self._nargs = 3 if name.endswith("_backward") else 2
-        self._T = T
-        self.entry = None
-        self._t = self.t = _jit.PARALLEL_THRESHOLD
+    def __init__(self):
+        self.t = self._t = _jit.PARALLEL_THRESHOLD
         _jit.register_fast_path(self)
 
     def suspend(self):
@@ -607,6 +600,23 @@ class _Rows:
 
     def resume(self):
         self.t = self._t
+
+
+class _Rows(_Switch):
+    """The serial and parallel kernels of one softmax-family function for
+    one dtype, and, once they have run, the serial kernel's entry point for
+    2-D C-contiguous arrays: below the parallel threshold the fast path calls
+    it directly, without Numba's argument typing (as _Kernel does).  Off
+    (threshold 0) while a config() block is active."""
+
+    __slots__ = ("kernels", "entry", "_nargs", "_T")
+
+    def __init__(self, name, T):
+        self.kernels = _softmax.rowwise(name, T)
+        self._nargs = 3 if name.endswith("_backward") else 2
+        self._T = T
+        self.entry = None
+        super().__init__()
 
     def __call__(self, size, *arrays):
         if size < self.t and self.entry is not None:
@@ -1008,23 +1018,16 @@ def _c_aligned(a):
     return f.c_contiguous and f.aligned
 
 
-class _PreluEntry:
+class _PreluEntry(_Switch):
     """Direct entry points of PReLU's serial kernels for the dense-layer case,
     (N, C) C-contiguous x with one weight per column, as _Kernel's for the
     elementwise functions; off while a config() block is active."""
 
-    __slots__ = ("f32", "f64", "t", "_t")
+    __slots__ = ("f32", "f64")
 
     def __init__(self):
         self.f32 = self.f64 = None
-        self.t = self._t = _jit.PARALLEL_THRESHOLD
-        _jit.register_fast_path(self)
-
-    def suspend(self):
-        self.t = 0
-
-    def resume(self):
-        self.t = self._t
+        super().__init__()
 
     def enable(self, T):
         """(forward entry, backward entry, all_finite entry) for dtype T."""
