@@ -117,6 +117,9 @@ def copysign(typingctx, a, b):
     return _llvm_intrinsic("copysign", 2)(typingctx, a, b)
 
 
+_MAGIC52 = 1.5 * 2.0 ** 52  # adding an integer below 2**51 in size leaves it in the low mantissa bits
+
+
 @intrinsic
 def scale2(typingctx, x, n):
     """x * 2**n for an integral float n (not NaN) whose 2**n is a normal number.
@@ -132,8 +135,15 @@ def scale2(typingctx, x, n):
         fty = context.get_value_type(ty)
         bits, mant, bias = (32, 23, 127) if ty.bitwidth == 32 else (64, 52, 1023)
         ity = ir.IntType(bits)
-        ni = builder.fptosi(nv, ity)
-        e = builder.shl(builder.add(ni, ir.Constant(ity, bias)), ir.Constant(ity, mant))
+        if bits == 32:
+            ni = builder.fptosi(nv, ity)
+            e = builder.shl(builder.add(ni, ir.Constant(ity, bias)), ir.Constant(ity, mant))
+        else:
+            # AVX2 has no vector double -> int64 conversion (LLVM would go
+            # element by element): n + bias added to 1.5 * 2**52 lands in the
+            # low mantissa bits, which the shift moves to the exponent field
+            t = builder.fadd(nv, ir.Constant(fty, _MAGIC52 + bias))
+            e = builder.shl(builder.bitcast(t, ity), ir.Constant(ity, mant))
         return builder.fmul(xv, builder.bitcast(e, fty))
 
     return ty(x, n), codegen
@@ -163,7 +173,11 @@ def split_log(typingctx, u):
         k = builder.sub(builder.ashr(ix, ir.Constant(ity, mant)), ir.Constant(ity, bias))
         mb = builder.add(builder.and_(ix, ir.Constant(ity, mmask)), ir.Constant(ity, sqh))
         m = builder.bitcast(mb, fty)
-        kf = builder.sitofp(k, fty)
+        if ty.bitwidth == 32:
+            kf = builder.sitofp(k, fty)
+        else:  # int64 -> double without a conversion AVX2 lacks (see scale2)
+            magic = ir.Constant(fty, _MAGIC52)
+            kf = builder.fsub(builder.bitcast(builder.add(k, builder.bitcast(magic, ity)), fty), magic)
         return context.make_tuple(builder, sig.return_type, [m, kf])
 
     return types.UniTuple(ty, 2)(u), codegen

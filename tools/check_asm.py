@@ -2,9 +2,11 @@
 
     python tools/check_asm.py
 
-For every kernel it prints the number of packed (ymm/zmm) instructions and
-any call to a named function in the compiled loop (a libm call such as expf
-would block vectorization).  Exit status 1 if a kernel has no packed code.
+For every kernel it prints the number of packed (ymm/zmm) instructions, the
+number of scalar float/integer conversions (a vectorized loop has none: one
+that AVX2 lacks, double <-> int64, is done element by element) and any call
+to a named function in the compiled loop (a libm call such as expf would
+block vectorization).  Exit status 1 if a kernel has no packed code.
 """
 import os
 import re
@@ -27,8 +29,9 @@ def report(name, dispatcher, args):
         dispatcher(*args)
     asm = "\n".join(dispatcher.inspect_asm().values())
     packed = len(re.findall(r"\b[vV]\w+\s+.*%[yz]mm", asm))
+    scalar_cvt = len(re.findall(r"^\s*vcvtt?s[sd]2si|^\s*vcvtsi2s[sd]", asm, re.M))
     calls = sorted(set(re.findall(r"^\s*call\w*\s+([A-Za-z_][\w@.]*)", asm, re.M)) - {"NRT_MemInfo_call_dtor"})
-    print(f"{name:40s} packed={packed:5d} calls={calls}")
+    print(f"{name:40s} packed={packed:5d} scalar_cvt={scalar_cvt:3d} calls={calls}")
     return packed > 0
 
 
