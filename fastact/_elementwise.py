@@ -276,25 +276,27 @@ def relu6(T, M):
 
 
 def hardsigmoid(T, M):
-    zero, one, three, six = T(0), T(1), T(3), T(6)
+    zero, one, three, sixth = T(0), T(1), T(3), T(1 / 6)
 
+    # products with 1/6 rather than divisions by 6 (which cost 4x more in
+    # float64): at most 1.5 ulp
     def forward(x):
-        # (x + 3) is exact near -3, so one rounding in the middle piece
-        v = (x + three) / six
+        # (x + 3) is exact near -3
+        v = (x + three) * sixth
         v = one if x >= three else v
         return zero if x <= -three else v
 
     def backward(g, x):
-        return g / six if (x > -three and x < three) else zero
+        return g * sixth if (x > -three and x < three) else zero
 
     return forward, backward
 
 
 def hardswish(T, M):
-    zero, three, six = T(0), T(3), T(6)
+    zero, three, sixth = T(0), T(3), T(1 / 6)
 
     def forward(x):
-        v = x * (x + three) / six
+        v = x * ((x + three) * sixth)
         v = x if x >= three else v
         return zero if x <= -three else v
 
@@ -302,9 +304,9 @@ def hardswish(T, M):
         # hardswish'(-3) = 0 and hardswish'(3) = 1, as PyTorch
         if x <= -three:
             return zero
-        # (2x + 3) / 6 rather than x / 3 + 1/2: exact up to one rounding near
-        # the zero at x = -1.5
-        return g * ((x + x + three) / six) if x < three else g
+        # (2x + 3) / 6 rather than x / 3 + 1/2: 2x + 3 is exact near the zero
+        # at x = -1.5; times 1/6 rather than a division (4x dearer in float64)
+        return g * ((x + x + three) * sixth) if x < three else g
 
     return forward, backward
 
