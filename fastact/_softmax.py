@@ -354,14 +354,15 @@ def _templates():
             hi = T(st)
             lo = T(st - np.float64(hi)) if fabs(hi) < INF else ZERO
             thr = T(a * FAST_MARGIN)
-            # (a loop of its own: counting in the loop that stores would keep
-            # LLVM from vectorizing it)
-            bad = 0
+            # (a loop of its own: out may be g or y, and a flag in the loop
+            # that stores would keep LLVM from vectorizing it; an or of
+            # flags runs twice as fast as a count)
+            bad = False
             for i in range(n):
                 d = fabs(g[i] - hi)
                 # too close for the bound, or overflowed (then the float64 path)
-                bad += 1 if (d < thr or not d < INF) else 0
-            if bad == 0:
+                bad |= (d < thr) | (not d < INF)
+            if not bad:
                 for i in range(n):
                     out[i] = SGN * (y[i] * ((g[i] - hi) - lo))
                 return
