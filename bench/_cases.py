@@ -26,6 +26,9 @@ HUGE_LOG2 = 27
 # 2**27 need 1 GiB each; the NumPy references take seconds per call there)
 HUGE_DTYPES = ("float32",)
 HUGE_IMPLS = ("fastact", "torch")
+# The NumPy references run up to this size only: above it the erf-based ones
+# take minutes per call (the NumPy targets are at 2^20)
+NUMPY_MAX_LOG2 = 22
 
 # softmax-kind activations are also timed on these (rows, row length) shapes
 SOFTMAX_SHAPES = ((32, 10), (256, 1000), (4096, 1000), (64, 50257))
@@ -229,6 +232,8 @@ class Selection:
                             if impl == ONE_LINER_IMPL and (name, direction) not in NUMPY_ONE_LINERS:
                                 continue
                             if log2 is not None and log2 >= HUGE_LOG2 and impl not in HUGE_IMPLS:
+                                continue
+                            if log2 is not None and log2 > NUMPY_MAX_LOG2 and impl == "numpy":
                                 continue
                             out.append(Case(name, direction, dtype, shp, impl, "alloc", log2))
                         if direction == "forward" and "fastact" in self.impls and log2 is not None \
