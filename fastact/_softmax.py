@@ -20,17 +20,23 @@ Accuracy comes from where the sums are carried:
 * the backwards cancel: softmax's ``g_i - sum(g y)`` and log_softmax's
   ``g_i - exp(y_i) sum(g)``.  float32 softmax_backward takes a fast path with
   a proven error bound and redoes a row in double-double when an element's
-  difference is too small for that bound; float64 uses double-double sums
-  and, in log_softmax_backward, a double-double exp.
+  difference is too small for that bound; float32 log_softmax_backward
+  computes in float32 with exp(y) in two parts and redoes in float64 the
+  blocks of 64 where an element cancels by more than its margin allows;
+  float64 uses double-double sums and, in log_softmax_backward, a
+  double-double exp.
 """
 import functools
+import math
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 from numba import njit
 
 from ._jit import REDUCE_FASTMATH, instantiate
 from ._kernels import row_chunk
-from ._math import MATH
+from ._math import MATH, maxnum as _maxnum, rint, scale2
 
 _OPTS = dict(nogil=True, error_model="numpy")
 _REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
@@ -213,6 +219,36 @@ def count_equal(a, v):
     return k
 
 
+@njit(**_REASSOC)
+def nan_in(a, lo, hi):
+    """Whether a[lo:hi] holds a NaN (or an infinity)."""
+    s = a.dtype.type(0)
+    for i in range(lo, hi):
+        s += a[i] * a.dtype.type(0)
+    return s != s
+
+
+@njit(**_OPTS)
+def min_max(a):
+    """(min, max) of a; NaNs are passed over (llvm.maxnum, which vectorizes)."""
+    lo = a.dtype.type(np.inf)
+    hi = a.dtype.type(-np.inf)
+    for i in range(a.shape[0]):
+        lo = -_maxnum(-lo, -a[i])
+        hi = _maxnum(hi, a[i])
+    return lo, hi
+
+
+@njit(**_OPTS)
+def overlaps(a, b):
+    """Whether the memory spans of 1-D arrays a and b overlap."""
+    a0 = a.ctypes.data
+    b0 = b.ctypes.data
+    a1 = a0 + a.shape[0] * a.strides[0]
+    b1 = b0 + b.shape[0] * b.strides[0]
+    return a0 < b1 and b0 < a1
+
+
 def _exp_diff(T):
     """exp(x - m) * 2**64 for x <= m, with the rounding error of x - m
     (TwoSum) put back as a first-order factor, so that the result stays
@@ -230,6 +266,85 @@ def _exp_diff(T):
         return e if err != err else fma(e, err, e)
 
     return exp_diff
+
+
+# -- float32 log_softmax_backward: g - exp(y) s in double-float32 -----------
+# ln 2 = C1 + C2 to about 2**-44: C1 has 16 significant bits, so n C1 is
+# exact for the |n| <= 128 of a float32 exponent
+_LN2 = Fraction(Decimal("0.69314718055994530941723212145817656807550013436"))
+_C1 = float(np.uint32(np.float32(float(_LN2)).view(np.uint32) & 0xFFFFFF00).view(np.float32))
+_C2 = float(np.float32(float(_LN2 - Fraction(_C1))))
+# 1/k! for k = 3..8: exp(r) - 1 - r - r**2/2 = r**3 (1/6 + r/24 + ...); the
+# first term left out, r**9/9!, is below 2**-32 for |r| <= ln2/2
+_TAIL3 = tuple(1.0 / math.factorial(k) for k in range(3, 9))
+# The fast path's error is below about 2**-30 |exp(y) s| (the float32 tail
+# of exp(r), the float32 parts of ln 2) plus two roundings of the result, so
+# where |result| >= LSMB_MARGIN |exp(y) s| it stays within about 2 ulp.
+# Elements closer to cancelling are redone in float64, LSMB_BLOCK at a time.
+LSMB_MARGIN = 2.0 ** -5
+LSMB_BLOCK = 64
+# rows are taken LSMB_CHUNK elements at a time after their sum
+LSMB_CHUNK = 2048
+# the fast path takes rows with |sum(g)| below this (so that exp(y) sum(g)
+# stays finite for every y <= LSMB_Y_HI) and y in [LSMB_Y_LO, LSMB_Y_HI]
+LSMB_SUM_MAX = 2.0 ** 120
+LSMB_Y_LO, LSMB_Y_HI = -87.0, 1.0
+
+
+def _lsm_backward_f32(checked):
+    """(g, y, s_hi, q, s_small) -> g - exp(y) s_hi (1 + q) for float32, or
+    NaN where the result may be off by more than about 2 ulp (the caller
+    then recomputes it in float64).  exp(y) = 2**n (1 + hi + lo), the
+    reduced argument carried in two parts, so that the difference keeps its
+    accuracy down to LSMB_MARGIN of the product; q = s_lo / s_hi (below
+    2**-24) joins the reduced argument (exp(r + q) = exp(r) (1 + q) to
+    2**-48).
+
+    checked: y may lie outside [LSMB_Y_LO, LSMB_Y_HI] (else the caller has
+    checked that it does not).  Below LSMB_Y_LO (exp(y) < 2**-125.5) the
+    product is negligible against a g of at least s_small = |s_hi| 2**-95,
+    and it is exactly 0 for y = -inf; above LSMB_Y_HI the result is NaN."""
+    M = MATH[np.float32]
+    fma, fabs, clamp = M.fma, M.fabs, M.clamp
+    f = np.float32
+    zero, one, half, inf, nan = f(0), f(1), f(0.5), f(np.inf), f(np.nan)
+    log2e = f(1.4426950408889634)
+    c1, c2 = f(_C1), f(_C2)
+    y_lo, y_hi = f(LSMB_Y_LO), f(LSMB_Y_HI)
+    margin, d_min = f(LSMB_MARGIN), f(2.0 ** -118)
+    t0, t1, t2, t3, t4, t5 = (f(c) for c in _TAIL3)
+
+    # inlined by Numba itself: it exceeds LLVM's inlining budget, and a call
+    # left in the element loop would keep it from vectorizing
+    @njit(inline="always", **_OPTS)
+    def lsm_backward_f32(g, y, s_hi, q, s_small):
+        yc = clamp(y, y_lo, y_hi) if checked else y
+        n = rint(yc * log2e)
+        n = n if n == n else zero
+        r1 = fma(-n, c1, yc)  # exact
+        r = fma(-n, c2, r1)
+        rl = fma(-n, c2, r1 - r) + q  # r's rounding error (r1 - r is exact)
+        r2 = r * r
+        # the tail r**3 (t0 + t1 r + ... + t5 r**5), Estrin's scheme
+        tail = fma(r2 * r2, fma(t5, r, t4), fma(r2, fma(t3, r, t2), fma(t1, r, t0)))
+        h2 = r2 * half  # (its rounding, below 2**-30, is within the budget)
+        hi = r + h2  # Fast2Sum: |r| >= r**2 / 2
+        lo = (h2 - (hi - r)) + fma(r2 * r, tail, rl * (one + hi))
+        # exp(y) s = S (1 + hi + lo), S = 2**n s_hi
+        S = s_hi * scale2(one, n)
+        sh = S * hi
+        eh = S + sh  # Fast2Sum: |hi| < 1/2
+        el = (sh - (eh - S)) + fma(S, hi, -sh) + S * lo
+        d = (g - eh) - el
+        thr = fma(margin, fabs(eh), d_min)
+        if checked:
+            low = y < y_lo
+            thr = (zero if y == -inf else s_small) if low else thr
+            thr = inf if y > y_hi else thr
+            d = g if low else d
+        return d if fabs(d) >= thr else nan
+
+    return lsm_backward_f32
 
 
 def _templates():
@@ -389,14 +504,53 @@ def _templates():
         else:
             s, c = sum_blocked(g)
             s = s + c
-            # exp(y) as 2**k + 2**k expm1(r): where y is near 0 (the largest
-            # logit's log-probability) 2**k s is s exactly and cancels exactly
-            # against g_i; far below 0 the second term is the small one
-            for i in range(n):
-                sc, em1 = exp_parts64(np.float64(y[i]))
-                p = sc * s
-                q = p * em1
-                out[i] = T((np.float64(g[i]) - p) - (q if fabs64(p) < np.inf else 0.0))
+            s_hi = T(s)
+            if fabs(s_hi) < LSMB_SUM_MAX:
+                # the float32 fast path, NaN where it cannot vouch for its
+                # result: such a block is redone in float64 from g and y (so
+                # the fast results go to the scratch row when out is g or y)
+                q = T((s - np.float64(s_hi)) / s_hi) if s_hi != ZERO else ZERO
+                s_small = fabs(s_hi) * T(2.0 ** -95)
+                alias = overlaps(out, g) or overlaps(out, y)
+                # chunks that stay in L1 between the passes over them
+                for c0 in range(0, n, LSMB_CHUNK):
+                    c1 = min(c0 + LSMB_CHUNK, n)
+                    t = tmp[0, c0:c1] if alias else out[c0:c1]
+                    gc, yc = g[c0:c1], y[c0:c1]
+                    m = c1 - c0
+                    ymin, ymax = min_max(yc)
+                    if ymin >= LSMB_Y_LO and ymax <= LSMB_Y_HI:
+                        for i in range(m):
+                            t[i] = lsm_fast(gc[i], yc[i], s_hi, q, s_small)
+                    else:
+                        for i in range(m):
+                            t[i] = lsm_fast_checked(gc[i], yc[i], s_hi, q, s_small)
+                    if nan_in(t, 0, m):
+                        for lo in range(0, m, LSMB_BLOCK):
+                            hi = min(lo + LSMB_BLOCK, m)
+                            if nan_in(t, lo, hi):
+                                for i in range(c0 + lo, c0 + hi):
+                                    out[i] = lsm_exact(g[i], y[i], s)
+                            elif alias:
+                                for i in range(lo, hi):
+                                    out[c0 + i] = t[i]
+                    elif alias:
+                        for i in range(m):
+                            out[c0 + i] = t[i]
+            else:
+                for i in range(n):
+                    out[i] = lsm_exact(g[i], y[i], s)
+
+    def lsm_exact_tpl(g, y, s):
+        """g - exp(y) s in float64, rounded once to T.  exp(y) as 2**k +
+        2**k expm1(r): where y is near 0 (the largest logit's
+        log-probability) 2**k s is s exactly and cancels exactly against g;
+        far below 0 the second term is the small one."""
+        _FP
+        sc, em1 = exp_parts64(np.float64(y))
+        p = sc * s
+        q = p * em1
+        return T((np.float64(g) - p) - (q if fabs64(p) < np.inf else 0.0))
 
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
@@ -487,7 +641,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
@@ -496,6 +650,9 @@ def _namespace(T):
     tag = _tag(T)
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
+    ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
+    # (typed in the float32 branch only)
+    ns["lsm_fast"], ns["lsm_fast_checked"] = _lsm_backward_f32(False), _lsm_backward_f32(True)
     return ns
 
 
@@ -507,9 +664,10 @@ def rowwise(name, T):
     tag = _tag(T)
     ns = dict(_namespace(T), SGN=T(sign))
     # scratch rows the row kernel uses: the forwards' exp values, the float64
-    # log_softmax_backward's three parts of exp_dd's argument
+    # log_softmax_backward's three parts of exp_dd's argument, the float32
+    # one's fast results
     tmp_rows = {"softmax_row": 1, "softmax_masked_row": 1, "log_softmax_row": 1,
-                "log_softmax_backward_row": 3 if T is np.float64 else 0}.get(tpl_name, 0)
+                "log_softmax_backward_row": 3 if T is np.float64 else 1}.get(tpl_name, 0)
     tpl = TEMPLATES[tpl_name]
     row = instantiate(tpl, f"sm_{name}_{tag}_row", ns)
     nargs = tpl.__code__.co_argcount - 3

@@ -261,6 +261,124 @@ def test_log_softmax_backward_float32_near_zero_log_probability():
     assert got[0, 0] > 0
 
 
+def _lsm_backward_exact(g, y):
+    """g - exp(y) sum(g) per row, in 200-bit arithmetic, as long double."""
+    import mpmath
+    out = np.empty(g.shape, LD)
+    with mpmath.workprec(200):
+        for r in range(g.shape[0]):
+            if not np.all(np.isfinite(g[r])):  # IEEE arithmetic says what comes out
+                with np.errstate(invalid="ignore"):
+                    out[r] = g[r].astype(LD) - np.exp(y[r].astype(LD)) * g[r].astype(LD).sum()
+                continue
+            s = mpmath.fsum(mpmath.mpf(float(v)) for v in g[r])
+            for i in range(g.shape[1]):
+                gi, yi = float(g[r, i]), float(y[r, i])
+                if np.isnan(gi) or np.isnan(yi):
+                    out[r, i] = np.nan
+                    continue
+                e = mpmath.mpf(0) if yi == -np.inf else mpmath.exp(mpmath.mpf(yi))
+                v = mpmath.mpf(gi) - e * s
+                out[r, i] = np.longdouble(mpmath.nstr(v, 40)) if mpmath.isfinite(v) else float(v)
+    return out
+
+
+def test_log_softmax_backward_float32_fast_path_and_its_fallbacks():
+    """float32 log_softmax_backward computes g - exp(y) sum(g) in float32
+    with exp(y) carried in two parts, and redoes in float64 the blocks where
+    an element comes closer to cancelling than the fast path's margin, where
+    y is outside its range, or where sum(g) is huge.  Every such case stays
+    within the ulp bound, with out= the gradient, y or a new array alike."""
+    from fastact import _softmax
+    from fastact.testing import ulp_error
+    rng = np.random.default_rng(11)
+    n = 3 * _softmax.LSMB_BLOCK + 5
+    x = rng.standard_normal((12, n)) * 4
+    y = fa.log_softmax(x.astype(F32))
+    g = rng.standard_normal((12, n)).astype(F32)
+    e = np.exp(y.astype(LD))
+    # rows 0-3: some elements set to cancel against exp(y) sum(g) by 2**-k of
+    # it, around the margin (2**-5) and far below it (the sum barely moves:
+    # the element is recomputed from the new sum)
+    for r, k in enumerate((3, 5, 6, 12)):
+        idx = rng.choice(n, 4, replace=False)
+        for i in idx:
+            s = g[r].astype(LD).sum() - LD(g[r, i])
+            # g_i = e_i (s + g_i) (1 + 2**-k)  =>  g_i = e_i s (1 + d) / (1 - e_i (1 + d))
+            d = np.longdouble(2.0) ** -k
+            g[r, i] = np.float32(e[r, i] * s * (1 + d) / (1 - e[r, i] * (1 + d)))
+    # row 4: a negative-log-likelihood gradient (one nonzero entry)
+    g[4] = 0
+    g[4, 7] = -0.25
+    # row 5: log-probabilities below the fast path's range, and -inf
+    y[5, :9] = [-90.0, -100.0, -np.inf, -np.inf, -88.0, -87.5, -120.0, -150.0, -86.9]
+    g[5, 2] = 0.0
+    g[5, 6] = 0.0
+    # row 6: log-probabilities above 1 (not a log_softmax output, still valid input)
+    y[6, :4] = [1.5, 3.0, 20.0, 0.99]
+    # row 7: a huge sum(g) (the float64 path takes the row)
+    g[7] = np.float32(2.0 ** 121 / n)
+    # row 8: sum(g) = 0 exactly, zeros in g
+    g[8] = 0
+    g[8, :4] = [1.0, -1.0, 2.0, -2.0]
+    # rows 9 and 11: NaN in y, -inf in y; inf in g, NaN in g
+    y[9, 5], y[9, 140] = np.nan, -np.inf
+    g[11, 70], g[11, 3] = np.inf, np.nan
+    # row 10: tiny gradients (products near the subnormal range)
+    g[10] *= np.float32(1e-36)
+    want = _lsm_backward_exact(g, y)
+    with no_fp_warnings():
+        got = fa.log_softmax_backward(g, y)
+        ok = ~np.isnan(want)
+        np.testing.assert_array_equal(np.isnan(got), ~ok)
+        err = ulp_error(got[ok], want[ok], F32)
+        assert err.max() <= ULP_BOUND[F32], (float(err.max()), np.argwhere(ok)[np.argmax(err)])
+        for which in ("g", "y"):
+            gg, yy = g.copy(), y.copy()
+            dst = gg if which == "g" else yy
+            res = fa.log_softmax_backward(gg, yy, out=dst)
+            assert res is dst
+            np.testing.assert_array_equal(res, got, err_msg=f"out={which}")
+
+
+@pytest.mark.parametrize("s", [1.0, -3.7, 1e-20, 5e30])
+def test_log_softmax_backward_float32_fast_path_margin(s):
+    """The float32 fast path's element function: where it gives a result
+    (not NaN) that result is within 2 ulp, it gives none where the result is
+    below 2**-6 of exp(y) sum(g) (the cancellation its margin excludes), and
+    it does give one wherever the result is above 2**-4 of that product and
+    not tiny."""
+    from numba import njit
+    from fastact import _softmax
+    from fastact.testing import ulp_error
+    f = _softmax._lsm_backward_f32(False)
+
+    @njit
+    def run(g, y, s_hi, q, out):
+        for i in range(g.shape[0]):
+            out[i] = f(g[i], y[i], s_hi, q, np.float32(abs(s_hi) * 2.0 ** -95))
+
+    rng = np.random.default_rng(3)
+    m = 100_000
+    s64 = s * (1 + 1e-9)
+    s_hi = np.float32(s64)
+    q = np.float32((s64 - np.float64(s_hi)) / np.float64(s_hi))
+    y = rng.uniform(_softmax.LSMB_Y_LO, _softmax.LSMB_Y_HI, m).astype(F32)
+    y[: m // 4] = rng.uniform(-2, 0, m // 4)
+    product = np.exp(y.astype(LD)) * LD(s64)
+    g = (product * (1 + rng.choice([-1.0, 1.0], m) * 2.0 ** rng.uniform(-12, 3, m))).astype(F32)
+    got = np.empty(m, F32)
+    with no_fp_warnings():
+        run(g, y, s_hi, q, got)
+        exact = g.astype(LD) - product
+    given = ~np.isnan(got)
+    rel = np.abs(exact / product)
+    assert ulp_error(got[given], exact[given], F32).max() <= 2
+    assert not np.any(given & (rel < 2.0 ** -6))
+    assert np.all(given | (rel <= 2.0 ** -4) | (np.abs(exact) < 2.0 ** -100))
+    assert given.mean() > 0.2  # (and so the first check had something to check)
+
+
 def test_softmax_backward_float32_huge_gradients_do_not_overflow():
     """g near the largest float32: the fast path's intermediate overflows, the
     row is redone in float64 and the finite result comes out."""
