@@ -285,6 +285,9 @@ LSMB_MARGIN = 2.0 ** -5
 LSMB_BLOCK = 64
 # rows are taken LSMB_CHUNK elements at a time after their sum
 LSMB_CHUNK = 2048
+# shorter rows take the float64 path, which is as fast there (measured
+# serial, (32, n) float32: the two cross between n = 128 and n = 256)
+LSMB_MIN_ROW = 192
 # the fast path takes rows with |sum(g)| below this (so that exp(y) sum(g)
 # stays finite for every y <= LSMB_Y_HI) and y in [LSMB_Y_LO, LSMB_Y_HI]
 LSMB_SUM_MAX = 2.0 ** 120
@@ -505,7 +508,7 @@ def _templates():
             s, c = sum_blocked(g)
             s = s + c
             s_hi = T(s)
-            if fabs(s_hi) < LSMB_SUM_MAX:
+            if fabs(s_hi) < LSMB_SUM_MAX and n >= LSMB_MIN_ROW:
                 # the float32 fast path, NaN where it cannot vouch for its
                 # result: such a block is redone in float64 from g and y (so
                 # the fast results go to the scratch row when out is g or y)
@@ -641,7 +644,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,

@@ -292,7 +292,7 @@ def test_log_softmax_backward_float32_fast_path_and_its_fallbacks():
     from fastact import _softmax
     from fastact.testing import ulp_error
     rng = np.random.default_rng(11)
-    n = 3 * _softmax.LSMB_BLOCK + 5
+    n = _softmax.LSMB_MIN_ROW + 2 * _softmax.LSMB_BLOCK + 5  # long enough for the fast path
     x = rng.standard_normal((12, n)) * 4
     y = fa.log_softmax(x.astype(F32))
     g = rng.standard_normal((12, n)).astype(F32)
