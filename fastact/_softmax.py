@@ -52,6 +52,9 @@ FAST_MARGIN = 2.0 ** -18
 # lanes of the double-double reductions (a runtime value, so that LLVM
 # vectorizes the lane loop instead of unrolling it)
 LANES = 32
+DD_FULL_LANES = 512
+DD_FEW_LANES = 8
+DD_MIN_LANED = 32
 
 _fma64 = MATH[np.float64].fma
 
@@ -130,14 +133,17 @@ def _dd_reduction(term):
 
     @njit(**_OPTS)
     def reduce(a, b, acc):
-        S = acc[0]
-        C = acc[1]
-        L = S.shape[0]
+        n = a.shape[0]
+        # lanes in use: each costs a TwoSum in the final fold, so a short
+        # row takes fewer (none below DD_MIN_LANED: one chain of TwoSums)
+        L = acc.shape[1] if n >= DD_FULL_LANES else DD_FEW_LANES
+        L = L if n >= DD_MIN_LANED else 0
+        S = acc[0, :L]
+        C = acc[1, :L]
         for l in range(L):
             S[l] = 0.0
             C[l] = 0.0
-        n = a.shape[0]
-        m = n // L
+        m = n // L if L > 0 else 0
         for k in range(m):
             base = k * L
             for l in range(L):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastact as fa
+import fastact.reference as ref
 from util import (BIG, BLOCK, F16, F32, F64, FLOATS, FNS, FNS_ALL, LAYOUTS, OPS, SHAPES, Fn, assert_bitwise, assert_close,
                   check_params, in_layout, param_sets, params, rule, sentinel, sweep, unchanged, values)
 
@@ -524,6 +525,29 @@ def test_prelu_fast_and_general_paths_agree(dtype, rng):
     for _ in range(2):
         with pytest.raises(ValueError, match="weight is empty"):
             fa.prelu(np.ones((3, 0), dtype), np.ones(0, dtype))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_prelu_few_channels_joined_rows(dtype, rng):
+    """Rows of few channels are joined PRELU_TILE // C at a time with the
+    weight repeated: every row count (tiles only, tiles and a remainder, too
+    few rows to join) gives bitwise the reference's result, new array, out=
+    and in place, serial and parallel."""
+    from fastact._api import PRELU_TILE
+
+    for C in (2, 3, 16, 100, PRELU_TILE // 2 + 1):
+        t = PRELU_TILE // C
+        w = rng.uniform(-1, 1, C).astype(dtype)
+        for outer in (1, 2 * t - 1, 2 * t, 5 * t + 3, 40000 // C + 7):
+            x = rng.uniform(-2, 2, (outer, C)).astype(dtype)
+            want = ref.prelu(x, w)
+            for mode in ("serial", "parallel"):
+                with fa.config(mode=mode):
+                    assert_bitwise(fa.prelu(x, w), want, f"prelu C={C} rows={outer} {mode}")
+                    assert_bitwise(fa.prelu(x, w, out=np.empty_like(x)), want, f"out= C={C} rows={outer}")
+                    xi = x.copy()
+                    assert fa.prelu(xi, w, out=xi) is xi
+                    assert_bitwise(xi, want, f"in place C={C} rows={outer} {mode}")
 
 
 def test_prelu_backward_bad_out_tuple():

@@ -438,3 +438,27 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
     with fa.config(mode="parallel"):
         f(*args)
     assert calls == ["parallel"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 31, 32, 33, 100, 511, 512, 513, 2000])
+def test_double_double_sums_are_exact_to_about_2_100(n):
+    """The float64 rows' double-double sums (dd_sum, dd_dot, which use fewer
+    lanes on short rows and none below 32 elements) agree with the exact
+    rational sum to 2**-100 of the sum of magnitudes, on terms built to
+    cancel: each value comes with its negative plus a tiny remainder."""
+    from fractions import Fraction
+
+    from fastact import _softmax
+
+    rng = np.random.default_rng(n)
+    half = rng.uniform(-1, 1, (n + 1) // 2) * 2.0 ** rng.integers(-30, 30, (n + 1) // 2)
+    a = np.concatenate([half, -half[: n // 2] * (1 + 2.0 ** -40)])[:n]
+    rng.shuffle(a)
+    b = rng.uniform(0.5, 2, n)
+    acc = np.empty((2, _softmax.LANES))
+    for name, got, terms in (("dd_sum", _softmax.dd_sum(a, acc), a),
+                             ("dd_dot", _softmax.dd_dot(a, b, acc), [Fraction(u) * Fraction(v) for u, v in zip(a, b)])):
+        exact = sum((Fraction(t) for t in terms), Fraction(0))
+        err = abs(Fraction(got[0]) + Fraction(got[1]) - exact)
+        scale = sum((abs(Fraction(t)) for t in terms), Fraction(0))
+        assert err <= scale * Fraction(2) ** -100, f"{name} n={n}: error {float(err):.3g} of {float(scale):.3g}"
