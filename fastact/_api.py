@@ -896,8 +896,8 @@ def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reductio
     if rows is None or not rows.size:
         return res
     _, (serial, parallel) = _softmax.cross_entropy(T)
-    moved_res = np.moveaxis(res, ax, -1)
-    if moved_res.flags.c_contiguous and res.dtype == T and not _aliased(x, res):
+    moved_res = res if ax == res.ndim - 1 else np.moveaxis(res, ax, -1)
+    if moved_res.flags.c_contiguous and res.dtype == T and (out is None or not _aliased(x, res)):
         run(serial, parallel, rows.size, rows, lab, scale, moved_res.reshape(rows.shape))
     else:
         tmp = np.empty(rows.shape, T)

@@ -593,14 +593,15 @@ def _templates():
             for i in range(n):
                 orow[i] = exp_diff(row[i], m)
             k = labels[r]
+            # one pass: the sum of the others, then the label's term added
             if IS64:
-                h, lo = dd_sum(orow, acc)
-                s = h + lo
                 h, lo = dd_sum_except(orow, k, acc)
                 others = h + lo
+                t, c = two_sum(h, lo, np.float64(orow[k]))
+                s = t + c
             else:
-                s = sum64(orow)
                 others = sum64_except(orow, k)
+                s = others + np.float64(orow[k])
             inv = 1.0 / s
             sc = np.float64(scale[r])
             # in float64, probability first: the sums carry the 2**64 scaling
@@ -655,7 +656,7 @@ def _namespace(T):
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
               dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk,
-              sum64_except=sum64_except, dd_sum_except=dd_sum_except)
+              sum64_except=sum64_except, dd_sum_except=dd_sum_except, two_sum=_two_sum)
     tag = _tag(T)
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
