@@ -22,6 +22,7 @@ from ._jit import run
 from ._registry import ACTIVATIONS, ELEMENTWISE
 
 _F32, _F64, _F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
+_I64 = np.dtype(np.int64)
 # input dtype -> (compute type, result dtype)
 _DTYPES = {_F32: (np.float32, _F32), _F64: (np.float64, _F64), _F16: (np.float32, _F16)}
 _NATIVE = (_F32, _F64)
@@ -846,6 +847,27 @@ def _ce_inputs(fname, logits, labels, axis, reduction):
     return x, T, rdt, ax, rows, lab, want
 
 
+def _ce_fast(logits, labels, axis, reduction):
+    """(rows, labels, T) for the cross-entropy's most common call, kept short:
+    2-D C-contiguous float32/float64 logits with the classes last, 1-D
+    contiguous int64 labels in range, reduction "mean" or "sum"; else None
+    (the general path then checks everything and says what is wrong)."""
+    if type(logits) is not np.ndarray or type(labels) is not np.ndarray or type(axis) is not int \
+            or (reduction != "mean" and reduction != "sum"):
+        return None
+    d = logits.dtype
+    if (d is not _F32 and d is not _F64) or logits.ndim != 2 or (axis != -1 and axis != 1):
+        return None
+    rows, classes = logits.shape
+    if labels.dtype is not _I64 or labels.shape != (rows,) or not rows or not classes \
+            or not logits.flags.c_contiguous or not labels.flags.c_contiguous:
+        return None
+    lo, hi = _kernels.int_range(labels)
+    if lo < 0 or hi >= classes:
+        return None
+    return logits, labels, _DTYPES[d][0]
+
+
 def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
     """Cross-entropy of softmax(logits) against integer class labels, in one
     pass per row: log(sum(exp(x))) - x[label], with the maximum subtracted.
@@ -855,6 +877,13 @@ def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
     Out-of-range labels raise ValueError.  The loss is accumulated in float64
     and returned in the logits' result dtype.
     """
+    fast = _ce_fast(logits, labels, axis, reduction)
+    if fast is not None:
+        rows, lab, T = fast
+        loss = np.empty(lab.shape[0], np.float64)
+        run(*_softmax.cross_entropy(T)[0], rows.size, rows, lab, loss)
+        total = loss.sum()
+        return rows.dtype.type(total / lab.shape[0] if reduction == "mean" else total)
     fname = "softmax_cross_entropy"
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
     loss = np.zeros(lab.size, np.float64)
@@ -876,6 +905,15 @@ def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reductio
     grad * (softmax(logits) - onehot(labels)), divided by the number of
     samples for reduction="mean".  grad is a scalar for "mean" and "sum", an
     array shaped like labels for "none"."""
+    if out is None and type(grad) in (float, int):
+        fast = _ce_fast(logits, labels, axis, reduction)
+        if fast is not None:
+            rows, lab, T = fast
+            scale = np.empty(lab.shape[0])
+            scale.fill(grad / lab.shape[0] if reduction == "mean" else grad)
+            res = np.empty(rows.shape, rows.dtype)
+            run(*_softmax.cross_entropy(T)[1], rows.size, rows, lab, scale, res)
+            return res
     fname = "softmax_cross_entropy_backward"
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
     g = np.asarray(grad)

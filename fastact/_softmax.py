@@ -568,46 +568,60 @@ def _templates():
         tmp = np.empty(x.shape[1], T)
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
-            row = x[r]
-            n = row.shape[0]
-            m = NEG_INF
-            for i in range(n):
-                m = maxnum(m, row[i])
-            for i in range(n):
-                tmp[i] = exp_diff(row[i], m)
-            loss[r] = log_sum(tmp[:n], acc) - (np.float64(row[labels[r]]) - np.float64(m))
+            loss[r] = ce_row(x[r], labels[r], tmp, acc)
+
+    def ce_row_tpl(row, k, tmp, acc):
+        _FP
+        n = row.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, row[i])
+        for i in range(n):
+            tmp[i] = exp_diff(row[i], m)
+        return log_sum(tmp, acc) - (np.float64(row[k]) - np.float64(m))
 
     def ce_backward_rows(x, labels, scale, out):
-        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r])).  The label's
-        entry is -scale * (sum of the other terms) / sum, which does not cancel
-        when its probability is near 1."""
+        """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r]))."""
         _FP
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
-            row = x[r]
-            orow = out[r]
-            n = row.shape[0]
-            m = NEG_INF
+            ce_backward_row(x[r], labels[r], np.float64(scale[r]), out[r], acc)
+
+    def ce_backward_row_tpl(row, k, sc, orow, acc):
+        """The label's entry is -sc (sum of the other terms) / sum, which does
+        not cancel when its probability is near 1; the others' sum comes from
+        the two stretches beside the label (no test of the index per term),
+        the whole sum from it and the label's term."""
+        _FP
+        n = row.shape[0]
+        m = NEG_INF
+        for i in range(n):
+            m = maxnum(m, row[i])
+        for i in range(n):
+            orow[i] = exp_diff(row[i], m)
+        ek = np.float64(orow[k])
+        if IS64:
+            h1, l1 = dd_sum(orow[:k], acc)
+            h2, l2 = dd_sum(orow[k + 1:], acc)
+            h, c = two_sum(h1, l1 + l2, h2)
+            others = h + c
+            t, c = two_sum(h, c, ek)
+            s = t + c
+        else:
+            others = sum64(orow[:k]) + sum64(orow[k + 1:])
+            s = others + ek
+        # (the sums carry the 2**64 scaling of the exponentials)
+        inv = 1.0 / s
+        f = sc * inv
+        if not IS64 and fabs64(f) >= CE_F32_MIN and fabs64(f) < CE_F32_MAX:
+            # float32 products with sc / sum rounded to float32: 1 ulp at most
+            f32 = T(f)
             for i in range(n):
-                m = maxnum(m, row[i])
-            for i in range(n):
-                orow[i] = exp_diff(row[i], m)
-            k = labels[r]
-            # one pass: the sum of the others, then the label's term added
-            if IS64:
-                h, lo = dd_sum_except(orow, k, acc)
-                others = h + lo
-                t, c = two_sum(h, lo, np.float64(orow[k]))
-                s = t + c
-            else:
-                others = sum64_except(orow, k)
-                s = others + np.float64(orow[k])
-            inv = 1.0 / s
-            sc = np.float64(scale[r])
-            # in float64, probability first: the sums carry the 2**64 scaling
+                orow[i] = orow[i] * f32
+        else:  # in float64, probability first (sc may be tiny or huge), rounded once
             for i in range(n):
                 orow[i] = T((np.float64(orow[i]) * inv) * sc)
-            orow[k] = T(-((others * inv) * sc))
+        orow[k] = T(-((others * inv) * sc))
 
     def pce_rows(x, labels, loss):
         _FP
@@ -651,7 +665,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
@@ -661,6 +675,8 @@ def _namespace(T):
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
+    ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
+    ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
     # (typed in the float32 branch only)
     ns["lsm_fast"], ns["lsm_fast_checked"] = _lsm_backward_f32(False), _lsm_backward_f32(True)
     return ns

@@ -143,3 +143,29 @@ def test_backward_out_validated_before_writing(rng):
     r = fa.softmax_cross_entropy_backward(1.0, x, labels, out=out)
     assert r is out
     assert_close(out, ref.softmax_cross_entropy_backward(1.0, x, labels))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_fast_path_agrees_with_the_general_path(dtype, rng):
+    """The short path for (rows, classes) logits with int64 labels gives
+    bitwise the general path's results (taken here with int32 labels, a
+    0-d grad array and out=), and out-of-range labels still raise."""
+    for shape in ((32, 10), (5, 1), (300, 257)):
+        x, labels = _case(shape, -1, dtype, rng)
+        labels = labels.astype(np.int64)
+        for reduction in ("mean", "sum"):
+            fast = fa.softmax_cross_entropy(x, labels, reduction=reduction)
+            slow = fa.softmax_cross_entropy(x, labels.astype(np.int32), reduction=reduction)
+            assert type(fast) is type(slow) and fast.dtype == dtype
+            assert fast.tobytes() == slow.tobytes(), (shape, reduction, fast, slow)
+            for grad in (1.0, 3):
+                fast = fa.softmax_cross_entropy_backward(grad, x, labels, reduction=reduction)
+                slow = fa.softmax_cross_entropy_backward(np.asarray(grad, dtype), x, labels.astype(np.int32),
+                                                         reduction=reduction, out=np.empty_like(x))
+                assert fast.dtype == dtype and fast.tobytes() == slow.tobytes(), (shape, reduction, grad)
+        bad = labels.copy()
+        bad[-1] = shape[1]
+        with pytest.raises(ValueError, match="labels must lie in"):
+            fa.softmax_cross_entropy(x, bad)
+        with pytest.raises(ValueError, match="labels must lie in"):
+            fa.softmax_cross_entropy_backward(1.0, x, bad)
