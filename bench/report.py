@@ -645,11 +645,10 @@ def training_text(training):
              f"{training['numba_threads']} Numba thread(s); load average before / after: "
              f"{training.get('load_before')} / {training.get('load_after')}.  Speed-up: the implementation's "
              f"best epoch / the fastact backend's."]
-    cores = os.cpu_count() or 1
-    loads = [v for key in ("load_before", "load_after") for v in (training.get(key) or [])[:1]]
-    if loads and max(loads) > 0.5 * cores:
-        lines.append(f"WARNING: the machine was busy (1-minute load average up to {max(loads)} on {cores} cores): "
-                     f"these epoch times are unreliable")
+    own = max(training.get("blas_threads") or 1, training.get("numba_threads") or 1)
+    busy = _busy(training.get("load_before"), training.get("load_after"), own, os.cpu_count() or 1)
+    if busy:
+        lines.append(f"WARNING: {busy}: these epoch times are unreliable")
     rows = [[TRAIN_NAMES.get(impl, impl), f"{min(v):.2f}", f"{statistics.median(v):.2f}",
              fmt_x(best[impl] / best["fastact"]) if "fastact" in best else "-"] for impl, v in times.items()]
     tables = [(["implementation", "best s/epoch", "median s/epoch", "fastact speed-up"], rows)]
@@ -674,12 +673,25 @@ def _header_lines(meta):
         f"Statistic: {meta.get('stat', 'min')} of each benchmark's rounds; load average before / after: "
         f"{meta.get('load_before')} / {meta.get('load_after')}; run {meta.get('datetime', '')}",
     ]
-    cores = m.get("cores") or os.cpu_count() or 1
-    loads = [v for key in ("load_before", "load_after") for v in (meta.get(key) or [])[:1]]
-    if loads and max(loads) > 0.5 * cores:
-        lines.append(f"WARNING: the machine was busy (1-minute load average up to {max(loads)} on {cores} cores): "
-                     f"parallel timings in particular are unreliable")
+    busy = _busy(meta.get("load_before"), meta.get("load_after"), m.get("threads") or 1,
+                 m.get("cores") or os.cpu_count() or 1)
+    if busy:
+        lines.append(f"WARNING: {busy}: parallel timings in particular are unreliable")
     return lines
+
+
+def _busy(before, after, own_threads, cores):
+    """Why the machine looks busy from the 1-minute load averages taken just
+    before and just after a run, or None.  The run's own threads are still in
+    the average after it, so that one is allowed own_threads more."""
+    before = (before or [None])[0]
+    after = (after or [None])[0]
+    if before is not None and before > 0.5 * cores:
+        return f"the machine was busy before the run (1-minute load average {before} on {cores} cores)"
+    if after is not None and after > own_threads + 0.5 * cores:
+        return (f"the machine was busy during the run (1-minute load average {after} after it, on {cores} cores, "
+                f"{own_threads} of it the run's own threads)")
+    return None
 
 
 def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), fused=None, training=None):

@@ -170,3 +170,16 @@ def test_measure_training_without_the_dataset(tmp_path, monkeypatch):
     result = report.measure_training(1, json_path=str(tmp_path / "train.json"))
     assert "Fashion-MNIST not found" in result["missing"] and "apt-get" in result["missing"]
     assert report.load_training(str(tmp_path / "train.json")) == result
+
+
+def test_busy_warning_allows_for_the_runs_own_threads():
+    """The load after a run includes its own threads: 2 threads on 2 cores
+    leave a load near 2 behind without anything else running."""
+    assert report._busy([0.4, 1, 1], [1.9, 1, 1], 2, 2) is None
+    assert report._busy(None, None, 2, 2) is None
+    assert "before the run" in report._busy([1.5, 1, 1], [1.9, 1, 1], 2, 2)
+    assert "during the run" in report._busy([0.4, 1, 1], [3.2, 1, 1], 2, 2)
+    header = report._header_lines(dict(machine=dict(cores=2, threads=2), load_before=[0.4], load_after=[1.9]))
+    assert not any("WARNING" in line for line in header)
+    header = report._header_lines(dict(machine=dict(cores=2, threads=2), load_before=[1.6], load_after=[1.9]))
+    assert any(line.startswith("WARNING: the machine was busy before the run") for line in header)
