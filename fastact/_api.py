@@ -905,7 +905,7 @@ def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reductio
     grad * (softmax(logits) - onehot(labels)), divided by the number of
     samples for reduction="mean".  grad is a scalar for "mean" and "sum", an
     array shaped like labels for "none"."""
-    if out is None and type(grad) in (float, int):
+    if out is None and (type(grad) is float or type(grad) is int and abs(grad) < 2 ** 53):
         fast = _ce_fast(logits, labels, axis, reduction)
         if fast is not None:
             rows, lab, T = fast
@@ -1019,8 +1019,8 @@ def _prelu_tiles(outer, C, src, dst, wT):
 
 
 def _prelu_forward(T, n, outer, C, inner, src, wT, dst, inplace=None):
-    """Run PReLU's forward kernel: flat src, dst of n elements (dst src
-    itself when inplace; None: find out)."""
+    """Run PReLU's forward kernel: flat src, dst of n elements.  inplace:
+    whether dst is src (None: compare their data pointers)."""
     k = _kernels.prelu(T)
     kind, shape2 = _prelu_2d(outer, C, inner)
     if inplace is None:
