@@ -444,15 +444,22 @@ def _templates():
             s1 = s + np.float64(k - 1) * ONE_B
         return log1p64(s1 * UNSCALE)
 
-    def log_softmax_row(x, out, tmp, acc):
+    def shifted_exp_tpl(x, e):
+        """e[i] = exp(x[i] - max(x)) * 2**64; returns max(x)."""
         _FP
         n = x.shape[0]
         m = NEG_INF
         for i in range(n):
             m = maxnum(m, x[i])
-        t = tmp[0]
         for i in range(n):
-            t[i] = exp_diff(x[i], m)
+            e[i] = exp_diff(x[i], m)
+        return m
+
+    def log_softmax_row(x, out, tmp, acc):
+        _FP
+        n = x.shape[0]
+        t = tmp[0]
+        m = shifted_exp(x, t)
         lse = T(log_sum(t, acc))
         for i in range(n):
             out[i] = (x[i] - m) - lse
@@ -561,12 +568,7 @@ def _templates():
 
     def ce_row_tpl(row, k, tmp, acc):
         _FP
-        n = row.shape[0]
-        m = NEG_INF
-        for i in range(n):
-            m = maxnum(m, row[i])
-        for i in range(n):
-            tmp[i] = exp_diff(row[i], m)
+        m = shifted_exp(row, tmp)
         return log_sum(tmp, acc) - (np.float64(row[k]) - np.float64(m))
 
     def ce_backward_rows(x, labels, scale, out):
@@ -583,11 +585,7 @@ def _templates():
         the whole sum from it and the label's term."""
         _FP
         n = row.shape[0]
-        m = NEG_INF
-        for i in range(n):
-            m = maxnum(m, row[i])
-        for i in range(n):
-            orow[i] = exp_diff(row[i], m)
+        shifted_exp(row, orow)
         ek = np.float64(orow[k])
         if IS64:
             h1, l1 = dd_sum(orow[:k], acc)
@@ -662,6 +660,7 @@ def _namespace(T):
     tag = _tag(T)
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
+    ns["shifted_exp"] = instantiate(TEMPLATES["shifted_exp_tpl"], f"sm_shifted_exp_{tag}", ns)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
