@@ -60,6 +60,17 @@ DD_FULL_LANES = 512
 DD_FEW_LANES = 8
 DD_MIN_LANED = 32
 
+# Rows of LONG_ROW elements or more are taken in blocks of LONG_BLOCK (see
+# softmax_long), whose passes run in parallel in the parallel kernels: a
+# single long row (a 1-D softmax over a vocabulary) uses every thread.
+# LONG_BLOCK is a multiple of SUM_BLOCK and of LSMB_CHUNK, and two blocks
+# make a long row.
+LONG_BLOCK = 8192
+LONG_ROW = 2 * LONG_BLOCK
+# the parallel kernels split the rows among the threads from this many long
+# rows up, and the blocks of each row below it (the results are the same)
+LONG_PAR_ROWS = 4
+
 _fma64 = MATH[np.float64].fma
 
 
@@ -351,6 +362,10 @@ def _templates():
     # -- drivers: rows of 2-D arrays, serial and parallel ---------------------
     def rows1(x, out):
         _FP
+        if x.shape[1] >= LONG_ROW:
+            for r in range(x.shape[0]):
+                long_row(x[r], out[r])
+            return
         tmp = np.empty((TMP_ROWS, x.shape[1]), T)
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
@@ -358,14 +373,23 @@ def _templates():
 
     def rows2(a, b, out):
         _FP
+        if a.shape[1] >= LONG_ROW:
+            for r in range(a.shape[0]):
+                long_row(a[r], b[r], out[r])
+            return
         tmp = np.empty((TMP_ROWS, a.shape[1]), T)
         acc = np.empty((2, LANES), np.float64)
         for r in range(a.shape[0]):
             row(a[r], b[r], out[r], tmp, acc)
 
+    # (fewer than LONG_PAR_ROWS long rows: each row's blocks in parallel; else the rows)
     def prows1(x, out):
         _FP
         n = x.shape[0]
+        if x.shape[1] >= LONG_ROW and n < LONG_PAR_ROWS:
+            for r in range(n):
+                long_row(x[r], out[r])
+            return
         size = row_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):
             lo = c * size
@@ -375,6 +399,10 @@ def _templates():
     def prows2(a, b, out):
         _FP
         n = a.shape[0]
+        if a.shape[1] >= LONG_ROW and n < LONG_PAR_ROWS:
+            for r in range(n):
+                long_row(a[r], b[r], out[r])
+            return
         size = row_chunk(n, a.shape[1])
         for c in prange((n + size - 1) // size):
             lo = c * size
@@ -490,12 +518,53 @@ def _templates():
         dl = dl if abs(dh) < np.inf else 0.0
         for i in range(n):
             out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
+        dominant_fix(g, y, out, dh, dl, acc, SGN)
+
+    def dominant_fix_tpl(g, y, out, dh, dl, acc, sgn):
+        """Where one y_k exceeds 1/2 (a confident softmax) and g_k - sum(g y)
+        cancels beyond what the double-double sum resolves (with y_k = 1.0,
+        down to the other terms, which may be 2**-1000 of it), out[k] again
+        as y_k (g_k (1 - y_k) - sum over j != k of g_j y_j): 1 - y_k is exact
+        and nothing cancels against g_k y_k."""
+        _FP
+        n = g.shape[0]
+        cnt = 0
+        for i in range(n):
+            cnt += 1 if y[i] > HALF else 0
+        if cnt != 1:
+            return
+        k = 0
+        while not y[k] > HALF:
+            k += 1
+        gk = np.float64(g[k])
+        yk = np.float64(y[k])
+        if not abs((gk - dh) - dl) < DOMINANT_MARGIN * (abs(gk) + abs(dh)):
+            return
+        h1, l1 = dd_dot(g[:k], y[:k], acc)
+        h2, l2 = dd_dot(g[k + 1:], y[k + 1:], acc)
+        h, c = two_sum(h1, l1 + l2, h2)
+        om = 1.0 - yk  # exact: 1/2 < y_k <= 2
+        p = gk * om
+        t, e = two_sum(p, fma64(gk, om, -p), -h)
+        out[k] = T(sgn * (yk * (t + (e - c))))
 
     def log_softmax_backward_row(g, y, out, tmp, acc):
         _FP
-        n = g.shape[0]
         if IS64:
             sh, sl = dd_sum(g, acc)
+            lsmb_apply(g, y, out, tmp, 0.0, sh, sl, True)
+        else:
+            s, c = sum_blocked(g)
+            lsmb_apply(g, y, out, tmp, s + c, 0.0, 0.0, g.shape[0] >= LSMB_MIN_ROW)
+
+    def lsmb_apply_tpl(g, y, out, tmp, s, sh, sl, fast):
+        """out = g - exp(y) sum(g) over a row or a stretch of one, given the
+        row's sum: sh + sl (float64 data) or s (float32 data; fast: whether
+        the row is long enough for the float32 fast path).  tmp: scratch of
+        3 (float64) or 1 (float32) rows at least as long as the stretch."""
+        _FP
+        n = g.shape[0]
+        if IS64:
             sl = sl if abs(sh) < np.inf else 0.0
             tn, tr, trl = tmp[0], tmp[1], tmp[2]
             for i in range(n):
@@ -507,10 +576,8 @@ def _templates():
                 pl = pl if abs(ph) < np.inf else 0.0
                 out[i] = (g[i] - ph) - pl
         else:
-            s, c = sum_blocked(g)
-            s = s + c
             s_hi = T(s)
-            if fabs(s_hi) < LSMB_SUM_MAX and n >= LSMB_MIN_ROW:
+            if fabs(s_hi) < LSMB_SUM_MAX and fast:
                 # the float32 fast path, NaN where it cannot vouch for its
                 # result: such a block is redone in float64 from g and y (so
                 # the fast results go to the scratch row when out is g or y)
@@ -556,6 +623,190 @@ def _templates():
         p = sc * s
         q = p * em1
         return T((np.float64(g) - p) - (q if fabs64(p) < np.inf else 0.0))
+
+    # -- long rows ---------------------------------------------------------------
+    # A row of LONG_ROW elements or more is taken in blocks of LONG_BLOCK: each
+    # pass over it runs over the blocks (in parallel in the parallel kernels),
+    # and the blocks' partial sums are added in block order, so that serial and
+    # parallel kernels give the same results bit for bit.  The passes are the
+    # row kernels' own, with the sums of the blocks in place of the row's.
+    def block_max_tpl(x, bm):
+        """bm[b] = max(SGN x) over block b; returns the row's max."""
+        _FP
+        n = x.shape[0]
+        for b in prange(bm.shape[0]):
+            lo = b * LONG_BLOCK
+            xs = x[lo:min(lo + LONG_BLOCK, n)]
+            m = NEG_INF
+            for i in range(xs.shape[0]):
+                m = maxnum(m, SGN * xs[i])
+            bm[b] = m
+        m = NEG_INF
+        for b in range(bm.shape[0]):
+            m = maxnum(m, bm[b])
+        return m
+
+    def block_total_tpl(part):
+        """The sum of the blocks' double-double partial sums part[:, 0:2], in
+        block order, as (hi, lo)."""
+        _FP
+        h = 0.0
+        c = 0.0
+        for b in range(part.shape[0]):
+            h, c = two_sum(h, c, part[b, 0])
+            c += part[b, 1]
+        return h, c
+
+    def softmax_long(x, out):
+        _FP
+        n = x.shape[0]
+        nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
+        m = block_max(x, np.empty(nb, T))
+        part = np.zeros((nb, 2), np.float64)
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            xs = x[lo:hi]
+            e = out[lo:hi]
+            for i in range(hi - lo):
+                e[i] = exp_diff(SGN * xs[i], m)
+            if IS64:
+                bh, bc = dd_sum(e, np.empty((2, LANES), np.float64))
+                part[b, 0] = bh
+                part[b, 1] = bc
+            else:
+                part[b, 0] = sum64(e)
+        if IS64:  # as normalize_tpl
+            h, c = block_total(part)
+            inv = T(1.0 / (h + c))
+        else:
+            s = 0.0
+            for b in range(nb):
+                s += part[b, 0]
+            inv = T(1.0 / s)
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            e = out[lo:min(lo + LONG_BLOCK, n)]
+            for i in range(e.shape[0]):
+                e[i] = e[i] * inv
+
+    def log_softmax_long(x, out):
+        _FP
+        n = x.shape[0]
+        nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
+        m = block_max(x, np.empty(nb, T))
+        # per block: the sum of the terms other than 2**64 and their count, as log_sum_tpl
+        part = np.zeros((nb, 3), np.float64)
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            xs = x[lo:hi]
+            e = out[lo:hi]
+            for i in range(hi - lo):
+                e[i] = exp_diff(xs[i], m)
+            if IS64:
+                bh, bc = dd_sum_not_one(e, ONE_B, np.empty((2, LANES), np.float64))
+                part[b, 0] = bh
+                part[b, 1] = bc
+                part[b, 2] = count_equal(e, ONE_B)
+            else:
+                bv, bk = sum64_not_one(e, ONE_B)
+                part[b, 0] = bv
+                part[b, 2] = bk
+        k = 0.0
+        for b in range(nb):
+            k += part[b, 2]
+        if IS64:
+            h, c = block_total(part)
+            s1 = (h + (k - 1.0) * ONE_B) + c
+        else:
+            v = 0.0
+            for b in range(nb):
+                v += part[b, 0]
+            s1 = v + (k - 1.0) * ONE_B
+        lse = T(log1p64(s1 * UNSCALE))
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            xs = x[lo:hi]
+            o = out[lo:hi]
+            for i in range(hi - lo):
+                o[i] = (xs[i] - m) - lse
+
+    def softmax_backward_long(g, y, out):
+        _FP
+        n = g.shape[0]
+        nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
+        part = np.zeros((nb, 3), np.float64)
+        if not IS64:  # softmax_backward_row's float32 fast path
+            for b in prange(nb):
+                lo = b * LONG_BLOCK
+                hi = min(lo + LONG_BLOCK, n)
+                bv, bc, ba = dot_blocked(g[lo:hi], y[lo:hi])
+                part[b, 0] = bv
+                part[b, 1] = bc
+                part[b, 2] = ba
+            h, c = block_total(part)
+            a = 0.0
+            for b in range(nb):
+                a += part[b, 2]
+            st = h + c
+            hi_ = T(st)
+            lo_ = T(st - np.float64(hi_)) if fabs(hi_) < INF else ZERO
+            thr = T(a * FAST_MARGIN)
+            # per block, the check and (where it passes) the results, in one
+            # parallel pass; a row with a block that fails is redone below
+            bad = np.zeros(nb, np.bool_)
+            for b in prange(nb):
+                lo = b * LONG_BLOCK
+                hi = min(lo + LONG_BLOCK, n)
+                gs, ys, o = g[lo:hi], y[lo:hi], out[lo:hi]
+                f = False
+                for i in range(hi - lo):
+                    d = fabs(gs[i] - hi_)
+                    f |= (d < thr) | (not d < INF)
+                if not f:
+                    for i in range(hi - lo):
+                        o[i] = SGN * (ys[i] * ((gs[i] - hi_) - lo_))
+                bad[b] = f
+            if not bad.any():
+                return
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            bh, bc = dd_dot(g[lo:hi], y[lo:hi], np.empty((2, LANES), np.float64))
+            part[b, 0] = bh
+            part[b, 1] = bc
+        dh, dl = block_total(part)
+        dl = dl if abs(dh) < np.inf else 0.0
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            gs, ys, o = g[lo:hi], y[lo:hi], out[lo:hi]
+            for i in range(hi - lo):
+                o[i] = T(SGN * (np.float64(ys[i]) * ((np.float64(gs[i]) - dh) - dl)))
+        dominant_fix(g, y, out, dh, dl, np.empty((2, LANES), np.float64), SGN)
+
+    def log_softmax_backward_long(g, y, out):
+        _FP
+        n = g.shape[0]
+        nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
+        part = np.zeros((nb, 2), np.float64)
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            if IS64:
+                bh, bc = dd_sum(g[lo:hi], np.empty((2, LANES), np.float64))
+            else:
+                bh, bc = sum_blocked(g[lo:hi])
+            part[b, 0] = bh
+            part[b, 1] = bc
+        h, c = block_total(part)
+        for b in prange(nb):
+            lo = b * LONG_BLOCK
+            hi = min(lo + LONG_BLOCK, n)
+            tmp = np.empty((3 if IS64 else 1, hi - lo), T)
+            lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h + c, h, c, True)
 
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
@@ -641,6 +892,16 @@ ROWS = {
     "softmax_backward": ("softmax_backward_row", 1), "softmin_backward": ("softmax_backward_row", -1),
     "log_softmax_backward": ("log_softmax_backward_row", 1),
 }
+# row template -> the template for long rows (the masked ones have none)
+LONG = {"softmax_row": "softmax_long", "log_softmax_row": "log_softmax_long",
+        "softmax_backward_row": "softmax_backward_long", "log_softmax_backward_row": "log_softmax_backward_long"}
+
+
+@njit(**_OPTS)
+def _no_long_row(*args):
+    """Stands in for the long-row kernel of the masked functions, whose rows
+    of any length go to the row kernel (LONG_ROW is then out of reach)."""
+    return
 
 
 def _tag(T):
@@ -652,7 +913,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, LANES=LANES, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
@@ -662,10 +923,13 @@ def _namespace(T):
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
     ns["shifted_exp"] = instantiate(TEMPLATES["shifted_exp_tpl"], f"sm_shifted_exp_{tag}", ns)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
+    ns["dominant_fix"] = instantiate(TEMPLATES["dominant_fix_tpl"], f"sm_dominant_fix_{tag}", ns)
+    ns["block_total"] = instantiate(TEMPLATES["block_total_tpl"], f"sm_block_total_{tag}", ns)
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
     # (typed in the float32 branch only)
     ns["lsm_fast"], ns["lsm_fast_checked"] = _lsm_backward_f32(False), _lsm_backward_f32(True)
+    ns["lsmb_apply"] = instantiate(TEMPLATES["lsmb_apply_tpl"], f"sm_lsmb_apply_{tag}", ns)
     return ns
 
 
@@ -684,10 +948,22 @@ def rowwise(name, T):
     tpl = TEMPLATES[tpl_name]
     row = instantiate(tpl, f"sm_{name}_{tag}_row", ns)
     nargs = tpl.__code__.co_argcount - 3
+    long_kernels = [_no_long_row] * 2
+    long_row = 2 ** 62
+    if tpl_name in LONG:
+        long_row = LONG_ROW
+        for k, par in enumerate((False, True)):
+            mode = "parallel" if par else "serial"
+            bm = instantiate(TEMPLATES["block_max_tpl"], f"sm_{name}_{tag}_block_max_{mode}", ns, parallel=par)
+            long_kernels[k] = instantiate(TEMPLATES[LONG[tpl_name]], f"sm_{name}_{tag}_long_{mode}",
+                                          dict(ns, block_max=bm), parallel=par)
     serial = instantiate(TEMPLATES[f"rows{nargs}"], f"sm_{name}_{tag}_serial",
-                         dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows))
+                         dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows, LONG_ROW=long_row,
+                              long_row=long_kernels[0]))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
-                           dict(inner=serial, row_chunk=row_chunk), parallel=True)
+                           dict(inner=serial, row_chunk=row_chunk, LONG_ROW=long_row, long_row=long_kernels[1],
+                                LONG_PAR_ROWS=LONG_PAR_ROWS),
+                           parallel=True)
     return serial, parallel
 
 

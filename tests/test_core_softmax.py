@@ -462,3 +462,73 @@ def test_double_double_sums_are_exact_to_about_2_100(n):
         err = abs(Fraction(got[0]) + Fraction(got[1]) - exact)
         scale = sum((abs(Fraction(t)) for t in terms), Fraction(0))
         assert err <= scale * Fraction(2) ** -100, f"{name} n={n}: error {float(err):.3g} of {float(scale):.3g}"
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fn", params(FNS))
+def test_long_rows_in_blocks(fn, dtype, rng):
+    """Rows of LONG_ROW elements or more are taken in blocks (in parallel
+    within the row when there are few rows, across rows otherwise): every
+    mode and thread count gives the same bits, each row is the row computed
+    alone, and the results stay within the ulp bound, through the float32
+    backwards' fallbacks too (elements of g set to cancel against the row's
+    sum, so that softmax_backward redoes its row in double-double and
+    log_softmax_backward its blocks in float64)."""
+    import numba
+
+    from fastact import _softmax
+    length = _softmax.LONG_ROW + _softmax.LONG_BLOCK // 2 + 7
+    rows = _softmax.LONG_PAR_ROWS + 1
+    arrays = list(fn.inputs((rows, length), dtype, rng))
+    if fn.backward:
+        g, v = arrays
+        if fn.op.name == "log_softmax":
+            s = g.astype(LD).sum(axis=1)
+            g[:2, 100] = (np.exp(v[:2, 100].astype(LD)) * s[:2]).astype(dtype)  # cancels
+        else:
+            y = v.astype(LD)
+            g[:2, 100] = ((g[:2].astype(LD) * y[:2]).sum(axis=1)).astype(dtype)  # g_i - sum(g y) cancels
+    sets = {}
+    for shape in [(1, length), (2, length), (rows, length)]:
+        part = [a[:shape[0]] for a in arrays]
+        for mode, threads in [("serial", 1), ("parallel", 1), ("parallel", numba.config.NUMBA_NUM_THREADS)]:
+            with fa.config(mode=mode, threads=threads):
+                got = fn.result(fn(*part))
+            for r in range(shape[0]):
+                sets.setdefault(r, []).append(got[r])
+    for r, results in sets.items():
+        for other in results[1:]:
+            np.testing.assert_array_equal(other.view(np.uint8), results[0].view(np.uint8), err_msg=f"row {r}")
+    # the high-precision oracle costs seconds per long row: two rows suffice
+    exact = fn.exact(*[a[:2] for a in arrays])
+    got = fn.result(fn(*arrays))[:2]
+    assert_ulp(got, exact, dtype, ULP_BOUND[dtype], [a[:2] for a in arrays], f"{fn.id} {dtype} long rows")
+
+
+@pytest.mark.parametrize("length", [7, 300, 20000], ids=str)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_backward_confident_rows(name, dtype, length, rng):
+    """A confident softmax has one y_k near 1 (often 1.0) and the others
+    below its ulp, so that g_k - sum(g y) is about minus the sum of the
+    other terms, which a double-double sum dominated by g_k y_k resolves only
+    to its own rounding: with the other terms cancelling among themselves
+    (here in pairs of equal y and nearly opposite g), that is thousands of
+    ulp.  That element is computed as y_k (g_k (1 - y_k) - sum of the
+    others), within the ulp bound, in rows short, long enough for lanes, and
+    taken in blocks."""
+    op = next(o for o in SOFTMAX if o.name == name)
+    fn = Fn(op, "backward")
+    sign = 1 if name == "softmax" else -1
+    # the others' logits spread down to where their exponentials underflow
+    lo, hi = (-100.0, -18.0) if dtype == F32 else (-740.0, -38.0)
+    half = (length - 1) // 2
+    x = rng.uniform(lo, hi, (3, length))
+    x[:, 1 + half:1 + 2 * half] = x[:, 1:1 + half]
+    x[:, 0] = 0.0  # the confident class, first: then the sums add the others to it
+    y = op.forward((sign * x).astype(dtype))
+    assert np.all(y[:, 0] > 0.5), y[:, 0]
+    g = rng.standard_normal((3, length)).astype(dtype)
+    g[:, 1 + half:1 + 2 * half] = -g[:, 1:1 + half] * np.dtype(dtype).type(1 - 2.0 ** -10)
+    got = op.grad_x(op.backward(g, y))
+    assert_ulp(got, fn.exact(g, y), dtype, ULP_BOUND[dtype], (g, y), f"{name}_backward {dtype} confident")

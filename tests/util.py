@@ -26,6 +26,7 @@ import fastact as fa
 from fastact import reference as ref
 from fastact._kernels import BLOCK
 from fastact._registry import ACTIVATIONS, REQUIRED
+from fastact._softmax import LONG_BLOCK, LONG_ROW
 from fastact.testing import EXACT_BITS, HP, from_hp, to_hp, ulp_error  # noqa: F401
 
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -248,6 +249,8 @@ class Fn:
             rng.uniform(-lim, lim, (300, 5)).astype(dtype),
             rng.uniform(-5, 5, (4, 1000)).astype(dtype),
             values((200, 6), dtype, rng, "wide"),
+            # a row long enough to be taken in blocks, with a partial last block
+            rng.uniform(-30, 30, (1, LONG_ROW + LONG_BLOCK // 2 + 7)).astype(dtype),
         ]
         return [self._with_grad(x, rng) for x in xs]
 
