@@ -5,7 +5,10 @@ Every kernel works on the rows of 2-D C-contiguous arrays (``_api`` moves
 the reduced axes last).  A row is a short stretch of memory that stays in L1
 or L2 between the passes over it; the passes are kept apart so that each
 loop has one data width (a loop mixing float32 and float64 vectorizes at the
-float64 width).
+float64 width).  A long row (LONG_ROW elements or more) is taken in blocks:
+each pass runs over its blocks, in parallel in the parallel kernels, and the
+blocks' sums are added in block order, so that a single row of a vocabulary
+uses every thread and the results do not depend on the thread count.
 
 Accuracy comes from where the sums are carried:
 
@@ -516,37 +519,40 @@ def _templates():
                 return
         dh, dl = dd_dot(g, y, acc)
         dl = dl if abs(dh) < np.inf else 0.0
+        k, vk = dominant(g, y, dh, dl, acc)
         for i in range(n):
             out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
-        dominant_fix(g, y, out, dh, dl, acc, SGN)
+        if k >= 0:
+            out[k] = T(SGN * vk)
 
-    def dominant_fix_tpl(g, y, out, dh, dl, acc, sgn):
-        """Where one y_k exceeds 1/2 (a confident softmax) and g_k - sum(g y)
-        cancels beyond what the double-double sum resolves (with y_k = 1.0,
-        down to the other terms, which may be 2**-1000 of it), out[k] again
-        as y_k (g_k (1 - y_k) - sum over j != k of g_j y_j): 1 - y_k is exact
-        and nothing cancels against g_k y_k."""
+    def dominant_tpl(g, y, dh, dl, acc):
+        """(k, v): where one y_k exceeds 1/2 (a confident softmax) and g_k -
+        sum(g y) cancels beyond what the double-double sum dh + dl resolves
+        (with y_k = 1.0, down to the other terms, which may be 2**-1000 of
+        it), k and y_k (g_k - sum(g y)) computed as y_k (g_k (1 - y_k) - the
+        sum over j != k of g_j y_j): 1 - y_k is exact, and nothing cancels
+        against g_k y_k.  Else (-1, 0)."""
         _FP
         n = g.shape[0]
         cnt = 0
         for i in range(n):
             cnt += 1 if y[i] > HALF else 0
         if cnt != 1:
-            return
+            return -1, 0.0
         k = 0
         while not y[k] > HALF:
             k += 1
         gk = np.float64(g[k])
         yk = np.float64(y[k])
         if not abs((gk - dh) - dl) < DOMINANT_MARGIN * (abs(gk) + abs(dh)):
-            return
+            return -1, 0.0
         h1, l1 = dd_dot(g[:k], y[:k], acc)
         h2, l2 = dd_dot(g[k + 1:], y[k + 1:], acc)
         h, c = two_sum(h1, l1 + l2, h2)
         om = 1.0 - yk  # exact: 1/2 < y_k <= 2
         p = gk * om
         t, e = two_sum(p, fma64(gk, om, -p), -h)
-        out[k] = T(sgn * (yk * (t + (e - c))))
+        return k, yk * (t + (e - c))
 
     def log_softmax_backward_row(g, y, out, tmp, acc):
         _FP
@@ -734,6 +740,8 @@ def _templates():
                 o[i] = (xs[i] - m) - lse
 
     def softmax_backward_long(g, y, out):
+        """(out must not overlap g or y: the float32 fast path writes a
+        block's results before the whole row is known to pass.)"""
         _FP
         n = g.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
@@ -779,13 +787,15 @@ def _templates():
             part[b, 1] = bc
         dh, dl = block_total(part)
         dl = dl if abs(dh) < np.inf else 0.0
+        k, vk = dominant(g, y, dh, dl, np.empty((2, LANES), np.float64))
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
             gs, ys, o = g[lo:hi], y[lo:hi], out[lo:hi]
             for i in range(hi - lo):
                 o[i] = T(SGN * (np.float64(ys[i]) * ((np.float64(gs[i]) - dh) - dl)))
-        dominant_fix(g, y, out, dh, dl, np.empty((2, LANES), np.float64), SGN)
+        if k >= 0:
+            out[k] = T(SGN * vk)
 
     def log_softmax_backward_long(g, y, out):
         _FP
@@ -923,7 +933,7 @@ def _namespace(T):
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
     ns["shifted_exp"] = instantiate(TEMPLATES["shifted_exp_tpl"], f"sm_shifted_exp_{tag}", ns)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
-    ns["dominant_fix"] = instantiate(TEMPLATES["dominant_fix_tpl"], f"sm_dominant_fix_{tag}", ns)
+    ns["dominant"] = instantiate(TEMPLATES["dominant_tpl"], f"sm_dominant_{tag}", ns)
     ns["block_total"] = instantiate(TEMPLATES["block_total_tpl"], f"sm_block_total_{tag}", ns)
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
