@@ -527,6 +527,40 @@ def test_prelu_fast_and_general_paths_agree(dtype, rng):
             fa.prelu(np.ones((3, 0), dtype), np.ones(0, dtype))
 
 
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_prelu_single_weight_fast_paths(dtype, rng):
+    """A single weight (nn.PReLU()'s default) takes leaky_relu's kernels
+    forward and the one-row entry point backward: bitwise the general path's
+    results (out=) and the reference's forward, on every shape of weight
+    (0-d, (1,), (1, 1)) and of x, below and above one BLOCK, with NaN, inf
+    and signed zeros in x; a weight that is not finite still raises."""
+    from fastact._kernels import BLOCK
+
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-40], dtype)
+    for shape in ((7,), (4, 3, 5), (BLOCK,), (BLOCK + 5,), (3, BLOCK)):
+        x = rng.uniform(-3, 3, shape).astype(dtype)
+        x.reshape(-1)[:specials.size] = specials
+        g = rng.uniform(-1, 1, shape).astype(dtype)
+        for w0 in (0.25, -0.5, -0.0):
+            for wshape in ((), (1,), (1, 1)):
+                w = np.full(wshape, w0, dtype)
+                for _ in range(2):  # the first call enables the entry point, the second takes it
+                    y = fa.prelu(x, w)
+                    gx, gw = fa.prelu_backward(g, x, w)
+                label = f"shape={shape} w={w0} wshape={wshape}"
+                assert_bitwise(y, ref.prelu(x, w.reshape(1)), label)
+                assert_bitwise(y, fa.prelu(x, w, out=np.empty_like(x)), label)
+                gx2, gw2 = fa.prelu_backward(g, x, w, out=(np.empty_like(x), np.empty_like(w)))
+                assert_bitwise(gx, gx2, label)
+                assert np.shape(gw) == wshape and np.asarray(gw).dtype == dtype, label
+                assert_bitwise(np.asarray(gw), np.asarray(gw2), label)
+    for bad in (np.inf, np.nan):
+        with pytest.raises(ValueError, match="weight must be finite"):
+            fa.prelu(np.ones(5, dtype), np.array([bad], dtype))
+        with pytest.raises(ValueError, match="weight must be finite"):
+            fa.prelu_backward(np.ones(5, dtype), np.ones(5, dtype), np.array([bad], dtype))
+
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 def test_prelu_few_channels_joined_rows(dtype, rng):
     """Rows of few channels are joined PRELU_TILE // C at a time with the
