@@ -669,7 +669,9 @@ def _header_lines(meta):
         f"Versions: fastact {m.get('fastact')}, numba {m.get('numba')}, numpy {m.get('numpy')}, "
         f"PyTorch {m.get('torch')}, Python {m.get('python')}",
         f"Threads: fastact {m.get('threads')} ({m.get('threading_layer')} layer, parallel from "
-        f"{m.get('parallel_threshold')} elements), PyTorch {m.get('torch_threads', '-')}",
+        f"{m.get('parallel_threshold')} elements, the softmax family from "
+        f"{m.get('softmax_parallel_threshold', '?')}, elementwise see the crossover table), "
+        f"PyTorch {m.get('torch_threads', '-')}",
         f"Statistic: {meta.get('stat', 'min')} of each benchmark's rounds; load average before / after: "
         f"{meta.get('load_before')} / {meta.get('load_after')}; run {meta.get('datetime', '')}",
     ]

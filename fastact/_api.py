@@ -592,8 +592,8 @@ class _Switch:
 
     __slots__ = ("t", "_t")
 
-    def __init__(self):
-        self.t = self._t = _jit.PARALLEL_THRESHOLD
+    def __init__(self, threshold=_jit.PARALLEL_THRESHOLD):
+        self.t = self._t = threshold
         _jit.register_fast_path(self)
 
     def suspend(self):
@@ -601,6 +601,11 @@ class _Switch:
 
     def resume(self):
         self.t = self._t
+
+
+def _run_rows(serial, parallel, size, *args):
+    """run() for the softmax family's row kernels, with their threshold."""
+    return _jit.run_at(_jit.ROWS_THRESHOLD, serial, parallel, size, *args)
 
 
 class _Rows(_Switch):
@@ -617,13 +622,13 @@ class _Rows(_Switch):
         self._nargs = 3 if name.endswith("_backward") else 2
         self._T = T
         self.entry = None
-        super().__init__()
+        super().__init__(_jit.ROWS_THRESHOLD)
 
     def __call__(self, size, *arrays):
         if size < self.t and self.entry is not None:
             self.entry(*arrays)
             return
-        run(*self.kernels, size, *arrays)
+        _run_rows(*self.kernels, size, *arrays)
         if self.entry is None and size < self._t:
             arr = numba.types.Array(numba.from_dtype(np.dtype(self._T)), 2, "C")
             self.entry = self.kernels[0].compile((arr,) * self._nargs)
@@ -737,11 +742,11 @@ def _rowwise(name, fname, srcs, axis, out, vnames, where=None):
     if all(m.dtype == T and m.flags.c_contiguous for m in moved) and rmoved.flags.c_contiguous \
             and res.dtype == T and not any(_aliased(v, rv) for v in views):
         flat = [m.reshape(rows, length) for m in moved]
-        run(serial, parallel, res.size, *flat, *extra, rmoved.reshape(rows, length))
+        _run_rows(serial, parallel, res.size, *flat, *extra, rmoved.reshape(rows, length))
     else:
         flat = [np.ascontiguousarray(m, dtype=T).reshape(rows, length) for m in moved]
         tmp = np.empty((rows, length), T)
-        run(serial, parallel, res.size, *flat, *extra, tmp)
+        _run_rows(serial, parallel, res.size, *flat, *extra, tmp)
         rmoved[...] = tmp.reshape(rmoved.shape)
     return _finish(res, out)
 

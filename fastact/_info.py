@@ -22,7 +22,7 @@ def info():
     import numpy as np
 
     from . import __version__
-    from ._jit import PARALLEL_THRESHOLD, threading_layer
+    from ._jit import PARALLEL_THRESHOLD, ROWS_THRESHOLD, threading_layer
 
     return {
         "fastact": __version__,
@@ -36,5 +36,6 @@ def info():
         "max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": threading_layer(),
         "parallel_threshold": PARALLEL_THRESHOLD,
+        "softmax_parallel_threshold": ROWS_THRESHOLD,
         "cache_dir": numba.config.CACHE_DIR or "(next to the package, in __pycache__)",
     }

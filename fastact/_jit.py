@@ -34,12 +34,23 @@ JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy")
 # leaves NaN and inf semantics alone (no nnan/ninf).
 REDUCE_FASTMATH = frozenset({"reassoc"})
 
-# Arrays with fewer elements than this run on the serial kernel (the
-# softmax family, PReLU, RReLU's training draw and the fused kernels).
+# Arrays with fewer elements than this run on the serial kernel (PReLU,
+# RReLU's training draw, the cross-entropy and the fused kernels; the
+# softmax family from ROWS_THRESHOLD below).
 # Elementwise activations use ``elementwise_threshold``.  Measured with
 # bench/threshold.py (docs/benchmarks.md): below it the thread launch costs
 # more than the second core saves.
 PARALLEL_THRESHOLD = 1 << 15
+
+# The softmax family's row kernels (not the cross-entropy) go parallel
+# earlier: python -m bench.threshold --functions softmax,softmin,log_softmax
+# --sizes 12-16 (rows of 1024, 2 cores), serial time / parallel time over the
+# twelve kernels (forward and backward, float32 and float64), two runs:
+#   2^13: 0.75 to 1.09   2^13.6: 0.97 to 1.60   2^14: 1.03 to 1.75
+# best threshold 12288 (geometric-mean slowdown 1.007x against the better
+# kernel at each size), as a power of two 2^14 (1.018x to 1.026x); PReLU and
+# RReLU measured the same way stay at 2^15 (1.016x).
+ROWS_THRESHOLD = 1 << 14
 
 # Elementwise kernels: where a parallel run (blocks of _kernels.BLOCK = 8192
 # elements, so at least two blocks) beats the serial one.  Measured on 2 cores

@@ -198,5 +198,6 @@ def test_info():
     assert isinstance(info["cpu"], str) and info["cpu"]
     assert isinstance(info["cores"], int) and info["cores"] >= 1
     assert info["parallel_threshold"] == _jit.PARALLEL_THRESHOLD
+    assert info["softmax_parallel_threshold"] == _jit.ROWS_THRESHOLD
     with fa.config(threads=1):
         assert fa.info()["threads"] == 1

@@ -416,18 +416,18 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
             np.testing.assert_array_equal(f(*args, axis=0), np.swapaxes(f(*moved), 0, -1))
     calls = []
     parallel = _softmax.rowwise(name, dtype)[1]
-    real = _api.run
+    real = _api._run_rows
 
     def spy(s, p, size, *arrays):
         assert p is parallel
 
-        def recorded(*a):  # what run() calls when it takes the parallel kernel
+        def recorded(*a):  # what _run_rows() calls when it takes the parallel kernel
             calls.append("parallel")
             return p(*a)
 
         return real(s, recorded, size, *arrays)
 
-    monkeypatch.setattr(_api, "run", spy)
+    monkeypatch.setattr(_api, "_run_rows", spy)
     x = rng.standard_normal((3, 17)).astype(dtype)
     args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
     f(*args)
