@@ -1094,27 +1094,37 @@ def _c_aligned(a):
 
 
 class _PreluEntry(_Switch):
-    """Direct entry points of PReLU's serial kernels for the dense-layer case,
-    (N, C) C-contiguous x with one weight per column, as _Kernel's for the
-    elementwise functions; off while a config() block is active."""
+    """Direct entry points of PReLU's serial kernels, as _Kernel's for the
+    elementwise functions; off while a config() block is active.
 
-    __slots__ = ("f32", "f64")
+    f32, f64: the dense-layer case, (N, C) C-contiguous x with one weight per
+    column: (forward, backward, all_finite) of the cols kernels.
+    one32, one64: a single weight's backward on at most one BLOCK of
+    elements, the rows kernel on one row, as the general path also runs them
+    (so both give the same grad_weight bit for bit)."""
+
+    __slots__ = ("f32", "f64", "one32", "one64")
 
     def __init__(self):
-        self.f32 = self.f64 = None
+        self.f32 = self.f64 = self.one32 = self.one64 = None
         super().__init__()
 
+    def _arrays(self, T):
+        return tuple(numba.types.Array(numba.from_dtype(np.dtype(T)), nd, "C") for nd in (1, 2))
+
     def enable(self, T):
-        """(forward entry, backward entry, all_finite entry) for dtype T."""
-        a1, a2 = (numba.types.Array(numba.from_dtype(np.dtype(T)), nd, "C") for nd in (1, 2))
+        a1, a2 = self._arrays(T)
         k = _kernels.prelu(T)
         part = numba.types.Array(numba.float64, 2, "C")
         entries = (k["fwd_cols"][0].compile((a2, a1, a2)), k["bwd_cols"][0].compile((a2, a2, a1, a2, part)),
                    _kernels.all_finite.compile((a1,)))
-        if T is np.float32:
-            self.f32 = entries
-        else:
-            self.f64 = entries
+        setattr(self, "f32" if T is np.float32 else "f64", entries)
+
+    def enable_one(self, T):
+        a1, a2 = self._arrays(T)
+        part = numba.types.Array(numba.float64, 1, "C")
+        entry = _kernels.prelu(T)["bwd_rows"][0].compile((a2, a2, a1, a2, part))
+        setattr(self, "one32" if T is np.float32 else "one64", entry)
 
 
 _prelu_entry = _PreluEntry()
@@ -1122,10 +1132,10 @@ _prelu_entry = _PreluEntry()
 
 # PReLU with a single weight (PyTorch's default, nn.PReLU()) is leaky_relu
 # with that weight as the slope: the same formula, x if x > 0 else w x.  Its
-# forward takes leaky_relu's fast path, and its backward below the parallel
-# threshold calls the rows kernel's entry point on one row, where the general
-# path spent about 15 us (forward) and 25 us (backward) on a 256-element
-# array validating and laying it out (torch.nn.functional.prelu: 2 us).
+# forward takes leaky_relu's fast path, and its backward up to one BLOCK
+# calls the rows kernel's entry point on one row.  Measured on a 256-element
+# float32 array: the general path took about 15 us forward and 25 us backward
+# validating and laying it out, torch.nn.functional.prelu 2 us forward.
 
 
 def _prelu_slope(x, weight):
@@ -1144,31 +1154,6 @@ def _prelu_slope(x, weight):
     return w if math.isfinite(w) else None
 
 
-class _PreluOne(_Switch):
-    """The serial rows kernel's backward entry point for a single row, the
-    backward's fast path for a single weight (one32, one64), as _PreluEntry;
-    taken for up to one BLOCK of elements, which the general path also runs
-    as one row (so both give the same grad_weight bit for bit)."""
-
-    __slots__ = ("one32", "one64")
-
-    def __init__(self):
-        self.one32 = self.one64 = None
-        super().__init__()
-
-    def enable(self, T):
-        a1, a2 = (numba.types.Array(numba.from_dtype(np.dtype(T)), nd, "C") for nd in (1, 2))
-        part = numba.types.Array(numba.float64, 1, "C")
-        entry = _kernels.prelu(T)["bwd_rows"][0].compile((a2, a2, a1, a2, part))
-        if T is np.float32:
-            self.one32 = entry
-        else:
-            self.one64 = entry
-
-
-_prelu_one = _PreluOne()
-
-
 def _prelu_one_backward(grad, x, weight):
     """prelu_backward's fast path for a single weight, or None where it does
     not apply (see _prelu_slope; grad like x)."""
@@ -1179,8 +1164,8 @@ def _prelu_one_backward(grad, x, weight):
     T = np.float32 if d is _F32 else np.float64
     n = x.size
     r = np.empty(x.shape, d)
-    e = _prelu_one.one32 if d is _F32 else _prelu_one.one64
-    if e is not None and n <= _kernels.BLOCK and n < _prelu_one.t:
+    e = _prelu_entry.one32 if d is _F32 else _prelu_entry.one64
+    if e is not None and n <= _kernels.BLOCK and n < _prelu_entry.t:
         part = np.empty(1, np.float64)
         e(grad.reshape(1, n), x.reshape(1, n), weight.reshape(1), r.reshape(1, n), part)
         gw = part.astype(d)  # rounded once, as in the general path
@@ -1188,7 +1173,7 @@ def _prelu_one_backward(grad, x, weight):
         gw = np.array([_prelu_backward(T, n, 1, 1, n, grad.reshape(-1), x.reshape(-1), weight.reshape(-1),
                                        r.reshape(-1))]).astype(d)
         if e is None and n <= _kernels.BLOCK and _jit._active == 0:
-            _prelu_one.enable(T)
+            _prelu_entry.enable_one(T)
     return r, (gw if weight.ndim == 1 else gw.reshape(weight.shape)[()])
 
 
