@@ -258,16 +258,24 @@ def as_numpy(result):
 # The bandwidth roof
 
 
+@numba.njit(nogil=True, cache=True)
+def _copy_block(src, dst):
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def parallel_copy(src, dst):
-    """dst[:] = src[:], one contiguous block of elements per prange iteration."""
+    """dst[:] = src[:], one contiguous block of elements per prange iteration,
+    each copied by a serial loop on slices, as fastact's kernels do (an
+    indexed loop inside the prange body does not vectorize and copies four
+    to five times slower while the data is in cache)."""
     n = src.shape[0]
     block = 1 << 14
     for b in numba.prange((n + block - 1) // block):
         lo = b * block
         hi = min(lo + block, n)
-        for i in range(lo, hi):
-            dst[i] = src[i]
+        _copy_block(src[lo:hi], dst[lo:hi])
 
 
 def build_copy(case):

@@ -665,7 +665,7 @@ def _header_lines(meta):
     m = meta.get("machine", {})
     lines = [
         f"Machine: {m.get('cpu', '?')} ({m.get('llvm_cpu', '?')}), {m.get('cores', '?')} cores, "
-        f"L3 {m.get('l3', '?')}; {m.get('platform', '')}",
+        f"L3 {m.get('l3', '?')}, vector width {m.get('vector_width', '?')}; {m.get('platform', '')}",
         f"Versions: fastact {m.get('fastact')}, numba {m.get('numba')}, numpy {m.get('numpy')}, "
         f"PyTorch {m.get('torch')}, Python {m.get('python')}",
         f"Threads: fastact {m.get('threads')} ({m.get('threading_layer')} layer, parallel from "
