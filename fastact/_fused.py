@@ -37,12 +37,12 @@ def _templates():
     # The loops over a row are functions of their own: nested in the loop
     # over rows, the same code runs 20-40 % slower (see bias_apply below).
     def glu_row(a, b, o):
-        _FP
+        vector_width(_FP)
         for j in range(o.shape[0]):
             o[j] = gated(a[j], b[j])
 
     def glu_row_bwd(g, a, b, ga, gb):
-        _FP
+        vector_width(_FP)
         for j in range(g.shape[0]):
             # both read before either store: out may be x itself
             ga_j, gb_j = gated_grads(g[j], a[j], b[j])
@@ -50,12 +50,12 @@ def _templates():
             gb[j] = gb_j
 
     def glu_fwd(x, out):
-        _FP
+        vector_width(_FP)
         for r in range(x.shape[0]):
             row(x[r, 0], x[r, 1], out[r])
 
     def glu_bwd(g, x, out):
-        _FP
+        vector_width(_FP)
         for r in range(x.shape[0]):
             row(g[r], x[r, 0], x[r, 1], out[r, 0], out[r, 1])
 
@@ -66,19 +66,19 @@ def _templates():
     # add the bias over a few rows (STEP elements, in L1) first, then call
     # apply / apply_b, a separately compiled flat loop, on them.
     def bias_apply(v, p):
-        _FP
+        vector_width(_FP)
         for i in range(v.shape[0]):
             v[i] = f(v[i], p)
 
     def bias_apply_b(g, z, gx, p):
         """gx = activation'(z) g (from y = activation(z) where the backward
         takes y).  gx may be g itself."""
-        _FP
+        vector_width(_FP)
         for i in range(z.shape[0]):
             gx[i] = fb(g[i], f(z[i], p) if USES_Y else z[i], p)
 
     def bias_cols(x, b, out, p):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         C = x.shape[1]
         step = max(1, STEP // max(C, 1)) if HEAVY else max(n, 1)
@@ -94,7 +94,7 @@ def _templates():
 
     # (rows, inner) layout: row r has the bias b[(r0 + r) % C]
     def bias_rows(x, b, out, r0, p):
-        _FP
+        vector_width(_FP)
         C = b.shape[0]
         for r in range(x.shape[0]):
             bc = b[(r0 + r) % C]
@@ -108,7 +108,7 @@ def _templates():
     def bias_cols_bwd(g, x, b, gx, part, p):
         """gx and part[k] = the float64 column sums of gx over rows
         [k BLOCK, (k + 1) BLOCK)."""
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         C = x.shape[1]
         step = max(1, STEP // max(C, 1)) if HEAVY_B else BLOCK
@@ -142,7 +142,7 @@ def _templates():
 
     def bias_rows_bwd(g, x, b, gx, part, r0, p):
         """gx and part[r] = the float64 sum of row r of gx."""
-        _FP
+        vector_width(_FP)
         C = b.shape[0]
         zr = np.empty(x.shape[1] if HEAVY_B else 0, x.dtype)  # z (gx may be g)
         for r in range(x.shape[0]):
@@ -162,7 +162,7 @@ def _templates():
 
     # -- parallel: fixed ranges of rows (blocks for the column sums) ----------
     def pglu_fwd(x, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = rows_per_chunk(n, out.shape[1])
         for c in prange((n + size - 1) // size):
@@ -171,7 +171,7 @@ def _templates():
             inner(x[lo:hi], out[lo:hi])
 
     def pglu_bwd(g, x, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = rows_per_chunk(n, g.shape[1])
         for c in prange((n + size - 1) // size):
@@ -180,7 +180,7 @@ def _templates():
             inner(g[lo:hi], x[lo:hi], out[lo:hi])
 
     def pbias_cols(x, b, out, p):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = rows_per_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -189,7 +189,7 @@ def _templates():
             inner(x[lo:hi], b, out[lo:hi], p)
 
     def pbias_rows(x, b, out, r0, p):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = rows_per_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -198,7 +198,7 @@ def _templates():
             inner(x[lo:hi], b, out[lo:hi], r0 + lo, p)
 
     def pbias_cols_bwd(g, x, b, gx, part, p):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         for k in prange(part.shape[0]):
             lo = k * BLOCK
@@ -206,7 +206,7 @@ def _templates():
             inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[k:k + 1], p)
 
     def pbias_rows_bwd(g, x, b, gx, part, r0, p):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = rows_per_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):

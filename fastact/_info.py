@@ -22,7 +22,7 @@ def info():
     import numpy as np
 
     from . import __version__
-    from ._jit import PARALLEL_THRESHOLD, ROWS_THRESHOLD, threading_layer
+    from ._jit import PARALLEL_THRESHOLD, ROWS_THRESHOLD, VECTOR_WIDTH, threading_layer
 
     return {
         "fastact": __version__,
@@ -35,6 +35,7 @@ def info():
         "threads": numba.get_num_threads(),
         "max_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": threading_layer(),
+        "vector_width": VECTOR_WIDTH or "llvm default",
         "parallel_threshold": PARALLEL_THRESHOLD,
         "softmax_parallel_threshold": ROWS_THRESHOLD,
         "cache_dir": numba.config.CACHE_DIR or "(next to the package, in __pycache__)",

@@ -364,7 +364,7 @@ def _templates():
 
     # -- drivers: rows of 2-D arrays, serial and parallel ---------------------
     def rows1(x, out):
-        _FP
+        vector_width(_FP)
         if x.shape[1] >= LONG_ROW:
             for r in range(x.shape[0]):
                 long_row(x[r], out[r])
@@ -375,7 +375,7 @@ def _templates():
             row(x[r], out[r], tmp, acc)
 
     def rows2(a, b, out):
-        _FP
+        vector_width(_FP)
         if a.shape[1] >= LONG_ROW:
             for r in range(a.shape[0]):
                 long_row(a[r], b[r], out[r])
@@ -387,7 +387,7 @@ def _templates():
 
     # (fewer than LONG_PAR_ROWS long rows: each row's blocks in parallel; else the rows)
     def prows1(x, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         if x.shape[1] >= LONG_ROW and n < LONG_PAR_ROWS:
             for r in range(n):
@@ -400,7 +400,7 @@ def _templates():
             inner(x[lo:hi], out[lo:hi])
 
     def prows2(a, b, out):
-        _FP
+        vector_width(_FP)
         n = a.shape[0]
         if a.shape[1] >= LONG_ROW and n < LONG_PAR_ROWS:
             for r in range(n):
@@ -417,7 +417,7 @@ def _templates():
         """out = e / sum(e).  (The exponentials go to the scratch row e, not
         to out: with out the input itself, a loop reading x and writing out
         would fail LLVM's overlap check and run unvectorized.)"""
-        _FP
+        vector_width(_FP)
         n = out.shape[0]
         if IS64:  # a product with the reciprocal: 1.5 ulp, where a division costs 4x more
             h, lo = dd_sum(e, acc)
@@ -428,7 +428,7 @@ def _templates():
             out[i] = e[i] * inv
 
     def softmax_row(x, out, tmp, acc):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         m = NEG_INF
         for i in range(n):
@@ -441,7 +441,7 @@ def _templates():
     def softmax_masked_row(x, mask, out, tmp, acc):
         """Masked-out elements take no part and get 0; so does every element
         of a row with no element left."""
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         m = NEG_INF
         k = 0
@@ -465,7 +465,7 @@ def _templates():
         as log1p of the sum less one term 2**64 (the maximum's own), the
         terms equal to 2**64 counted apart, so it keeps its relative accuracy
         when the rest is tiny."""
-        _FP
+        vector_width(_FP)
         if IS64:
             h, lo = dd_sum_not_one(tmp, ONE_B, acc)
             k = count_equal(tmp, ONE_B)
@@ -477,7 +477,7 @@ def _templates():
 
     def shifted_exp_tpl(x, e):
         """e[i] = exp(x[i] - max(x)) * 2**64; returns max(x)."""
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         m = NEG_INF
         for i in range(n):
@@ -487,7 +487,7 @@ def _templates():
         return m
 
     def log_softmax_row(x, out, tmp, acc):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         t = tmp[0]
         m = shifted_exp(x, t)
@@ -497,7 +497,7 @@ def _templates():
 
     # -- backwards -------------------------------------------------------------
     def softmax_backward_row(g, y, out, tmp, acc):
-        _FP
+        vector_width(_FP)
         n = g.shape[0]
         if not IS64:
             s, c, a = dot_blocked(g, y)
@@ -532,7 +532,7 @@ def _templates():
         it), k and y_k (g_k - sum(g y)) computed as y_k (g_k (1 - y_k) - the
         sum over j != k of g_j y_j): 1 - y_k is exact, and nothing cancels
         against g_k y_k.  Else (-1, 0)."""
-        _FP
+        vector_width(_FP)
         n = g.shape[0]
         cnt = 0
         for i in range(n):
@@ -555,7 +555,7 @@ def _templates():
         return k, yk * (t + (e - c))
 
     def log_softmax_backward_row(g, y, out, tmp, acc):
-        _FP
+        vector_width(_FP)
         if IS64:
             sh, sl = dd_sum(g, acc)
             lsmb_apply(g, y, out, tmp, 0.0, sh, sl, True)
@@ -568,7 +568,7 @@ def _templates():
         row's sum: sh + sl (float64 data) or s (float32 data; fast: whether
         the row is long enough for the float32 fast path).  tmp: scratch of
         3 (float64) or 1 (float32) rows at least as long as the stretch."""
-        _FP
+        vector_width(_FP)
         n = g.shape[0]
         if IS64:
             sl = sl if abs(sh) < np.inf else 0.0
@@ -624,7 +624,7 @@ def _templates():
         2**k expm1(r): where y is near 0 (the largest logit's
         log-probability) 2**k s is s exactly and cancels exactly against g;
         far below 0 the second term is the small one."""
-        _FP
+        vector_width(_FP)
         sc, em1 = exp_parts64(np.float64(y))
         p = sc * s
         q = p * em1
@@ -638,7 +638,7 @@ def _templates():
     # row kernels' own, with the sums of the blocks in place of the row's.
     def block_max_tpl(x, bm):
         """bm[b] = max(SGN x) over block b; returns the row's max."""
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         for b in prange(bm.shape[0]):
             lo = b * LONG_BLOCK
@@ -652,10 +652,18 @@ def _templates():
             m = maxnum(m, bm[b])
         return m
 
+    def exp_block_tpl(xs, e, m):
+        """e = exp_diff(SGN xs, m) over one block (SGN is 1 for log_softmax).
+        A function of its own rather than a loop in the prange body, so that
+        its loop gets vector_width's registers."""
+        vector_width(_FP)
+        for i in range(xs.shape[0]):
+            e[i] = exp_diff(SGN * xs[i], m)
+
     def block_total_tpl(part):
         """The sum of the blocks' double-double partial sums part[:, 0:2], in
         block order, as (hi, lo)."""
-        _FP
+        vector_width(_FP)
         h = 0.0
         c = 0.0
         for b in range(part.shape[0]):
@@ -664,7 +672,7 @@ def _templates():
         return h, c
 
     def softmax_long(x, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         m = block_max(x, np.empty(nb, T))
@@ -672,10 +680,8 @@ def _templates():
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
-            xs = x[lo:hi]
             e = out[lo:hi]
-            for i in range(hi - lo):
-                e[i] = exp_diff(SGN * xs[i], m)
+            exp_block(x[lo:hi], e, m)
             if IS64:
                 bh, bc = dd_sum(e, np.empty((2, LANES), np.float64))
                 part[b, 0] = bh
@@ -697,7 +703,7 @@ def _templates():
                 e[i] = e[i] * inv
 
     def log_softmax_long(x, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         m = block_max(x, np.empty(nb, T))
@@ -706,10 +712,8 @@ def _templates():
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
-            xs = x[lo:hi]
             e = out[lo:hi]
-            for i in range(hi - lo):
-                e[i] = exp_diff(xs[i], m)
+            exp_block(x[lo:hi], e, m)
             if IS64:
                 bh, bc = dd_sum_not_one(e, ONE_B, np.empty((2, LANES), np.float64))
                 part[b, 0] = bh
@@ -742,7 +746,7 @@ def _templates():
     def softmax_backward_long(g, y, out):
         """(out must not overlap g or y: the float32 fast path writes a
         block's results before the whole row is known to pass.)"""
-        _FP
+        vector_width(_FP)
         n = g.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         part = np.zeros((nb, 3), np.float64)
@@ -798,7 +802,7 @@ def _templates():
             out[k] = T(SGN * vk)
 
     def log_softmax_backward_long(g, y, out):
-        _FP
+        vector_width(_FP)
         n = g.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         part = np.zeros((nb, 2), np.float64)
@@ -821,20 +825,20 @@ def _templates():
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
         """loss[r] = log(sum(exp(x[r]))) - x[r, labels[r]], in float64."""
-        _FP
+        vector_width(_FP)
         tmp = np.empty(x.shape[1], T)
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
             loss[r] = ce_row(x[r], labels[r], tmp, acc)
 
     def ce_row_tpl(row, k, tmp, acc):
-        _FP
+        vector_width(_FP)
         m = shifted_exp(row, tmp)
         return log_sum(tmp, acc) - (np.float64(row[k]) - np.float64(m))
 
     def ce_backward_rows(x, labels, scale, out):
         """out[r] = scale[r] * (softmax(x[r]) - onehot(labels[r]))."""
-        _FP
+        vector_width(_FP)
         acc = np.empty((2, LANES), np.float64)
         for r in range(x.shape[0]):
             ce_backward_row(x[r], labels[r], np.float64(scale[r]), out[r], acc)
@@ -844,7 +848,7 @@ def _templates():
         not cancel when its probability is near 1; the others' sum comes from
         the two stretches beside the label (no test of the index per term),
         the whole sum from it and the label's term."""
-        _FP
+        vector_width(_FP)
         n = row.shape[0]
         shifted_exp(row, orow)
         ek = np.float64(orow[k])
@@ -872,7 +876,7 @@ def _templates():
         orow[k] = T(-((others * inv) * sc))
 
     def pce_rows(x, labels, loss):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = row_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -881,7 +885,7 @@ def _templates():
             inner(x[lo:hi], labels[lo:hi], loss[lo:hi])
 
     def pce_backward_rows(x, labels, scale, out):
-        _FP
+        vector_width(_FP)
         n = x.shape[0]
         size = row_chunk(n, x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -962,11 +966,12 @@ def rowwise(name, T):
     long_row = 2 ** 62
     if tpl_name in LONG:
         long_row = LONG_ROW
+        exp_block = instantiate(TEMPLATES["exp_block_tpl"], f"sm_{name}_{tag}_exp_block", ns)
         for k, par in enumerate((False, True)):
             mode = "parallel" if par else "serial"
             bm = instantiate(TEMPLATES["block_max_tpl"], f"sm_{name}_{tag}_block_max_{mode}", ns, parallel=par)
             long_kernels[k] = instantiate(TEMPLATES[LONG[tpl_name]], f"sm_{name}_{tag}_long_{mode}",
-                                          dict(ns, block_max=bm), parallel=par)
+                                          dict(ns, block_max=bm, exp_block=exp_block), parallel=par)
     serial = instantiate(TEMPLATES[f"rows{nargs}"], f"sm_{name}_{tag}_serial",
                          dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows, LONG_ROW=long_row,
                               long_row=long_kernels[0]))

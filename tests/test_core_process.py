@@ -123,3 +123,63 @@ def _assert_warm(res):
         assert s["misses"] == 0, f"warm cache, {name} was compiled: {s}"
         if "parallel" in name:
             assert s["hits"] >= 1 and s["signatures"] == 1, f"warm cache, {name} not loaded from the cache: {s}"
+
+
+WIDTH_SCRIPT = textwrap.dedent("""
+    import json, re
+    import numpy as np
+    import fastact as fa
+    from fastact import _jit, _kernels
+    x = np.linspace(-5, 5, 4099, dtype=np.float32)
+    serial, parallel = _kernels.elementwise("sigmoid", np.float32)[:2]
+    out = np.empty_like(x)
+    serial(x, out)
+    parallel(x, out)
+    ok = bool(np.array_equal(out, fa.sigmoid(x)))
+    counts = {}
+    for name, d in (("serial", serial), ("parallel", parallel)):
+        asm = "\\n".join(d.inspect_asm().values())
+        arith = r"^\\s*v(?:fn?m(?:add|sub)\\w*|mul|add|sub|div|max|min)ps\\s[^\\n]*%"
+        counts[name] = {r: len(re.findall(arith + r + "mm", asm, re.M)) for r in "xyz"}
+    print(json.dumps({"ok": ok, "width": _jit.VECTOR_WIDTH, "counts": counts}))
+""")
+
+
+def _host_features():
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_features()
+
+
+@pytest.mark.parametrize("setting", ["128", "256", "auto"])
+def test_vector_width_reaches_the_kernels(tmp_path, monkeypatch, setting):
+    """FASTACT_VECTOR_WIDTH sets the register width of the compiled loops,
+    the serial kernel's and the one the parallel kernel runs per block: 128
+    leaves no float32 arithmetic on ymm or zmm registers; 256 (on
+    AVX2) uses ymm and no zmm; auto asks for zmm on AVX-512 only.  Counted:
+    packed float32 arithmetic (a spill of a 32-byte struct to the stack
+    uses a ymm move whatever the width)."""
+    monkeypatch.setenv("FASTACT_VECTOR_WIDTH", setting)
+    res = _run(WIDTH_SCRIPT, tmp_path)
+    assert res["ok"]
+    features = _host_features()
+    wide = bool(features.get("avx512f"))
+    assert res["width"] == {"128": 128, "256": 256, "auto": 512 if wide else None}[setting]
+    for name, c in res["counts"].items():
+        if setting == "128":
+            assert c["x"] > 0 and c["y"] == 0 and c["z"] == 0, (name, c)
+        elif setting == "256" and features.get("avx2"):
+            assert c["y"] > 0 and c["z"] == 0, (name, c)
+        elif setting == "auto" and wide:
+            assert c["z"] > 0, (name, c)
+        elif setting == "auto" and features.get("avx2"):
+            assert c["y"] > 0 and c["z"] == 0, (name, c)
+
+
+def test_vector_width_setting_is_checked():
+    from fastact._jit import vector_width_setting
+
+    assert vector_width_setting("256") == 256
+    assert vector_width_setting(" LLVM ") is None
+    with pytest.raises(ValueError, match="FASTACT_VECTOR_WIDTH must be one of"):
+        vector_width_setting("1024")
