@@ -999,30 +999,6 @@ def _split_single(flat):
     return parts
 
 
-# PReLU's forward on rows of few channels (inner size 1) takes PRELU_TILE // C
-# rows at a time as one row, the weight repeated to match: a row of 16 runs
-# its vector loop once and its scalar remainder every time.  Measured with
-# the serial kernel on (4096, 16) float32: 19.9 us -> 9.5 us; (4096, 3):
-# 18.3 us -> 2.6 us; no change from 64 channels on.
-PRELU_TILE = 512
-
-
-def _prelu_tiles(outer, C, src, dst, wT):
-    """[(x, out, weight)]: flat src and dst as 2-D views for the 'cols'
-    kernels, rows joined in tiles where C is small (then the weight is
-    repeated), the rows left over as a view of their own."""
-    t = PRELU_TILE // C
-    if t < 2 or outer < 2 * t:
-        return [(src.reshape(outer, C), dst.reshape(outer, C), wT)]
-    m = outer // t * t * C
-    w = np.empty((t, C), wT.dtype)
-    w[...] = wT  # (np.tile takes 8 us here, this 1 us)
-    parts = [(src[:m].reshape(-1, t * C), dst[:m].reshape(-1, t * C), w.reshape(-1))]
-    if m < src.shape[0]:
-        parts.append((src[m:].reshape(-1, C), dst[m:].reshape(-1, C), wT))
-    return parts
-
-
 def _prelu_forward(T, n, outer, C, inner, src, wT, dst, inplace=None):
     """Run PReLU's forward kernel: flat src, dst of n elements.  inplace:
     whether dst is src (None: compare their data pointers)."""
@@ -1036,12 +1012,10 @@ def _prelu_forward(T, n, outer, C, inner, src, wT, dst, inplace=None):
                 run(*k["fwd_rows_ip"], hi - lo, view, wT)
             else:
                 run(*k["fwd_rows"], hi - lo, view, wT, oview)
+    elif kind == "cols" and inplace:
+        run(*k["fwd_cols_ip"], n, src.reshape(shape2), wT)
     elif kind == "cols":
-        for xv, ov, w in _prelu_tiles(outer, C, src, dst, wT):
-            if inplace:
-                run(*k["fwd_cols_ip"], xv.size, xv, w)
-            else:
-                run(*k["fwd_cols"], xv.size, xv, w, ov)
+        run(*k["fwd_cols"], n, src.reshape(shape2), wT, dst.reshape(shape2))
     elif inplace:
         run(*k["fwd_rows_ip"], n, src.reshape(shape2), wT)
     else:
@@ -1094,31 +1068,50 @@ def _c_aligned(a):
 
 
 class _PreluEntry(_Switch):
-    """Direct entry points of PReLU's serial kernels, as _Kernel's for the
+    """Direct entry points of PReLU's kernels, as _Kernel's for the
     elementwise functions; off while a config() block is active.
 
     f32, f64: the dense-layer case, (N, C) C-contiguous x with one weight per
-    column: (forward, backward, all_finite) of the cols kernels.
+    column: (forward, backward, all_finite) of the serial cols kernels.
+    p32, p64: [forward, backward] of the parallel cols kernels, each set once
+    that kernel has run through the general path (then the threading layer
+    is known: the workqueue layer, which cannot run two parallel regions at
+    once, never takes them).
     one32, one64: a single weight's backward on at most one BLOCK of
     elements, the rows kernel on one row, as the general path also runs them
     (so both give the same grad_weight bit for bit)."""
 
-    __slots__ = ("f32", "f64", "one32", "one64")
+    __slots__ = ("f32", "f64", "p32", "p64", "one32", "one64")
 
     def __init__(self):
         self.f32 = self.f64 = self.one32 = self.one64 = None
+        self.p32, self.p64 = [None, None], [None, None]
         super().__init__()
 
     def _arrays(self, T):
         return tuple(numba.types.Array(numba.from_dtype(np.dtype(T)), nd, "C") for nd in (1, 2))
 
-    def enable(self, T):
+    def _cols_signatures(self, T):
         a1, a2 = self._arrays(T)
+        return (a2, a1, a2), (a2, a2, a1, a2, numba.types.Array(numba.float64, 2, "C"))
+
+    def enable(self, T):
+        a1, _ = self._arrays(T)
         k = _kernels.prelu(T)
-        part = numba.types.Array(numba.float64, 2, "C")
-        entries = (k["fwd_cols"][0].compile((a2, a1, a2)), k["bwd_cols"][0].compile((a2, a2, a1, a2, part)),
-                   _kernels.all_finite.compile((a1,)))
+        fwd, bwd = self._cols_signatures(T)
+        entries = (k["fwd_cols"][0].compile(fwd), k["bwd_cols"][0].compile(bwd), _kernels.all_finite.compile((a1,)))
         setattr(self, "f32" if T is np.float32 else "f64", entries)
+
+    def enable_parallel(self, T, which):
+        """After the general path ran a cols kernel (which: 0 forward, 1
+        backward) at a parallel size, outside any config() block."""
+        slots = self.p32 if T is np.float32 else self.p64
+        if slots[which] is not None or _jit._active or _jit._settings.mode != "auto" \
+                or _jit._layer in (None, "workqueue"):
+            return
+        kernel = _kernels.prelu(T)["bwd_cols" if which else "fwd_cols"][1]
+        if kernel.signatures:
+            slots[which] = kernel.compile(self._cols_signatures(T)[which])
 
     def enable_one(self, T):
         a1, a2 = self._arrays(T)
@@ -1128,6 +1121,27 @@ class _PreluEntry(_Switch):
 
 
 _prelu_entry = _PreluEntry()
+
+
+def _prelu_cols_entry(x, weight, axis, which):
+    """The entry point of the cols kernel (which: 0 forward, 1 backward),
+    serial or parallel by size, when prelu(x, weight) is the dense-layer
+    case (x and weight ndarrays): (N, C) C-contiguous aligned float32 or
+    float64 x, a finite weight of x's dtype per column (C > 1), axis 1; else
+    None."""
+    d = x.dtype
+    e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
+    if e is None or x.ndim != 2 or weight.dtype is not d or type(axis) is not int or axis != 1 \
+            or weight.ndim != 1 or weight.shape[0] != x.shape[1] or x.shape[1] < 2 \
+            or not _c_aligned(x) or not _c_aligned(weight):
+        return None
+    if x.size < _prelu_entry.t:
+        k = e[which]
+    elif _jit._active == 0:
+        k = (_prelu_entry.p32 if d is _F32 else _prelu_entry.p64)[which]
+    else:
+        return None
+    return k if k is not None and e[2](weight) else None
 
 
 # PReLU with a single weight (PyTorch's default, nn.PReLU()) is leaky_relu
@@ -1184,18 +1198,15 @@ def prelu(x, weight, /, *, axis=1, out=None):
     convention: channel axis 1; a 1-D input has no channel axis and takes a
     single weight).
     """
-    if out is None and type(x) is np.ndarray and type(weight) is np.ndarray and weight.size == 1:
-        slope = _prelu_slope(x, weight)
-        if slope is not None:
-            return leaky_relu(x, slope)
-    if out is None and type(x) is np.ndarray and type(weight) is np.ndarray and x.ndim == 2:
-        d = x.dtype
-        e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
-        if e is not None and weight.dtype is d and type(axis) is int and axis == 1 and weight.ndim == 1 \
-                and weight.shape[0] == x.shape[1] > 1 and x.size < _prelu_entry.t and _c_aligned(x) \
-                and _c_aligned(weight) and e[2](weight):
-            r = np.empty(x.shape, d)
-            e[0](x, weight, r)
+    if out is None and type(x) is np.ndarray and type(weight) is np.ndarray:
+        if weight.size == 1:
+            slope = _prelu_slope(x, weight)
+            if slope is not None:
+                return leaky_relu(x, slope)
+        k = _prelu_cols_entry(x, weight, axis, 0)
+        if k is not None:
+            r = np.empty(x.shape, x.dtype)
+            k(x, weight, r)
             return r
     if out is None:
         layout = _prelu_fast(x, weight, axis)
@@ -1205,6 +1216,8 @@ def prelu(x, weight, /, *, axis=1, out=None):
             _prelu_forward(T, x.size, *layout, x.reshape(-1), weight, res.reshape(-1), False)
             if (_prelu_entry.f32 if T is np.float32 else _prelu_entry.f64) is None:
                 _prelu_entry.enable(T)
+            if x.ndim == 2 and x.size >= _prelu_entry.t:
+                _prelu_entry.enable_parallel(T, 0)
             return res
     fname = "prelu"
     arr = _asarray(x, fname)
@@ -1234,21 +1247,19 @@ def prelu_backward(grad, x, weight, /, *, axis=1, out=None):
             res = _prelu_one_backward(grad, x, weight)
             if res is not None:
                 return res
-        d = x.dtype
-        e = _prelu_entry.f32 if d is _F32 else _prelu_entry.f64 if d is _F64 else None
-        if e is not None and x.ndim == 2 and type(weight) is np.ndarray and weight.dtype is d \
-                and type(axis) is int and axis == 1 and weight.ndim == 1 and weight.shape[0] == x.shape[1] > 1 \
-                and x.size < _prelu_entry.t and _c_aligned(x) and _c_aligned(grad) and _c_aligned(weight) \
-                and e[2](weight):
-            r = np.empty(x.shape, d)
+        k = _prelu_cols_entry(x, weight, axis, 1) if type(weight) is np.ndarray and _c_aligned(grad) else None
+        if k is not None:
+            r = np.empty(x.shape, x.dtype)
             part = np.empty((-(-x.shape[0] // _kernels.PRELU_BLOCK), x.shape[1]), np.float64)
-            e[1](grad, x, weight, r, part)
-            return r, part.sum(axis=0).astype(d)
+            k(grad, x, weight, r, part)
+            return r, part.sum(axis=0).astype(x.dtype)
         layout = _prelu_fast(x, weight, axis)
         if layout is not None:
+            T = _DTYPES[x.dtype][0]
             res = np.empty(x.shape, x.dtype)
-            total = _prelu_backward(_DTYPES[x.dtype][0], x.size, *layout, grad.reshape(-1), x.reshape(-1),
-                                    weight, res.reshape(-1))
+            total = _prelu_backward(T, x.size, *layout, grad.reshape(-1), x.reshape(-1), weight, res.reshape(-1))
+            if x.ndim == 2 and x.size >= _prelu_entry.t:
+                _prelu_entry.enable_parallel(T, 1)
             return res, total.astype(x.dtype)
     fname = "prelu_backward"
     xa = _asarray(x, fname)

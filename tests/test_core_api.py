@@ -504,12 +504,15 @@ def _unaligned(a):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 def test_prelu_fast_and_general_paths_agree(dtype, rng):
-    """PReLU's fast paths (direct entry points for (N, C) inputs) give bitwise
-    the results of the general path (out=), for one and many channels, and
-    unaligned inputs take a path that handles them."""
-    for C in (1, 2, 16):
-        x = rng.uniform(-2, 2, (300, C)).astype(dtype)
-        g = rng.uniform(-1, 1, (300, C)).astype(dtype)
+    """PReLU's fast paths (direct entry points for (N, C) inputs, serial and,
+    from the parallel threshold, parallel) give bitwise the results of the
+    general path (out=), for one and many channels, and unaligned inputs take
+    a path that handles them."""
+    from fastact._api import _prelu_entry
+
+    for C, rows in ((1, 300), (2, 300), (16, 300), (16, 4101), (3, 20000)):
+        x = rng.uniform(-2, 2, (rows, C)).astype(dtype)
+        g = rng.uniform(-1, 1, (rows, C)).astype(dtype)
         w = rng.uniform(-1, 1, C).astype(dtype)
         for _ in range(2):  # the first call enables the fast path, the second takes it
             y = fa.prelu(x, w)
@@ -522,6 +525,9 @@ def test_prelu_fast_and_general_paths_agree(dtype, rng):
         gxu, gwu = fa.prelu_backward(_unaligned(g), _unaligned(x), _unaligned(w))
         for a, b in ((y, yu), (gx, gxu), (gw, gwu)):
             assert_bitwise(a, b, f"prelu unaligned C={C}")
+    if fa.threading_layer() != "workqueue":  # that layer never takes the parallel entry points
+        entries = _prelu_entry.p32 if dtype == F32 else _prelu_entry.p64
+        assert all(e is not None for e in entries), "the parallel entry points were not enabled"
     for _ in range(2):
         with pytest.raises(ValueError, match="weight is empty"):
             fa.prelu(np.ones((3, 0), dtype), np.ones(0, dtype))
@@ -567,7 +573,7 @@ def test_prelu_few_channels_joined_rows(dtype, rng):
     weight repeated: every row count (tiles only, tiles and a remainder, too
     few rows to join) gives bitwise the reference's result, new array, out=
     and in place, serial and parallel."""
-    from fastact._api import PRELU_TILE
+    from fastact._kernels import PRELU_TILE
 
     for C in (2, 3, 16, 100, PRELU_TILE // 2 + 1):
         t = PRELU_TILE // C
