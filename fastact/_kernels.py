@@ -64,8 +64,7 @@ def _templates():
     # about TILE elements, the weight repeated to match, so that a row of 16
     # does not run its vector loop once and its scalar remainder every time.
     # Measured with the serial kernel on (4096, 16) float32: 19.9 us -> 9.5 us;
-    # (4096, 3): 18.3 us -> 2.6 us; no change from 64 channels on.  The
-    # parallel kernels join the rows of each of their chunks.
+    # (4096, 3): 18.3 us -> 2.6 us; no change from 64 channels on.
     def prelu_cols_tiled(x, w, out):
         vector_width(_FP)
         n = x.shape[0]
@@ -81,6 +80,37 @@ def _templates():
         m, wt = join_plan(n, w)
         if m:
             cols(x[:m].reshape(-1, wt.shape[0]), wt)
+        if m < n:
+            cols(x[m:], w)
+
+    def prelu_pcols_tiled(x, w, out):
+        """The parallel prelu_cols_tiled: the weight repeated once, the
+        joined rows split into blocks of about BLOCK elements."""
+        vector_width(_FP)
+        n = x.shape[0]
+        m, wt = join_plan(n, w)
+        if m:
+            k = wt.shape[0]
+            xj = x[:m].reshape(-1, k)
+            oj = out[:m].reshape(-1, k)
+            size = row_chunk(xj.shape[0], k)
+            for c in prange((xj.shape[0] + size - 1) // size):
+                lo = c * size
+                hi = min(lo + size, xj.shape[0])
+                cols(xj[lo:hi], wt, oj[lo:hi])
+        if m < n:
+            cols(x[m:], w, out[m:])
+
+    def prelu_pcols_ip_tiled(x, w):
+        vector_width(_FP)
+        n = x.shape[0]
+        m, wt = join_plan(n, w)
+        if m:
+            xj = x[:m].reshape(-1, wt.shape[0])
+            size = row_chunk(xj.shape[0], wt.shape[0])
+            for c in prange((xj.shape[0] + size - 1) // size):
+                lo = c * size
+                cols(xj[lo:min(lo + size, xj.shape[0])], wt)
         if m < n:
             cols(x[m:], w)
 
@@ -354,15 +384,17 @@ def prelu(T):
     ns["BLOCK"] = PRELU_BLOCK
     k = {}
     join_plan = instantiate(TEMPLATES["join_plan_tpl"], f"prelu_join_plan_{_tag(T)}", dict(TILE=PRELU_TILE))
-    for part in ("rows", "cols"):
-        for ip, driver in (("", _PRELU_TPL[0]), ("_ip", _PRELU_TPL[2])):
-            s = instantiate(TEMPLATES[f"prelu_{part}{ip}"], f"prelu_{part}{ip}_{_tag(T)}_serial", ns)
-            if part == "cols":
-                s = instantiate(TEMPLATES[f"prelu_cols{ip}_tiled"], f"prelu_cols{ip}_tiled_{_tag(T)}_serial",
-                                dict(cols=s, join_plan=join_plan))
-            p = instantiate(driver, f"prelu_{part}{ip}_{_tag(T)}_parallel",
-                            dict(inner=s, row_chunk=row_chunk, ROWS=part == "rows"), parallel=True)
-            k[f"fwd_{part}{ip}"] = (s, p)
+    for ip, driver in (("", _PRELU_TPL[0]), ("_ip", _PRELU_TPL[2])):
+        s = instantiate(TEMPLATES[f"prelu_rows{ip}"], f"prelu_rows{ip}_{_tag(T)}_serial", ns)
+        p = instantiate(driver, f"prelu_rows{ip}_{_tag(T)}_parallel",
+                        dict(inner=s, row_chunk=row_chunk), parallel=True)
+        k[f"fwd_rows{ip}"] = (s, p)
+        cols = instantiate(TEMPLATES[f"prelu_cols{ip}"], f"prelu_cols{ip}_{_tag(T)}_rows", ns)
+        tiles = dict(cols=cols, join_plan=join_plan, row_chunk=row_chunk)
+        k[f"fwd_cols{ip}"] = (
+            instantiate(TEMPLATES[f"prelu_cols{ip}_tiled"], f"prelu_cols{ip}_tiled_{_tag(T)}_serial", tiles),
+            instantiate(TEMPLATES[f"prelu_pcols{ip}_tiled"], f"prelu_cols{ip}_tiled_{_tag(T)}_parallel", tiles,
+                        parallel=True))
     s = instantiate(TEMPLATES["prelu_rows_bwd"], f"prelu_rows_bwd_{_tag(T)}_serial", ns,
                     fastmath=REDUCE_FASTMATH)
     p = instantiate(_PRELU_TPL[1], f"prelu_rows_bwd_{_tag(T)}_parallel",
@@ -377,15 +409,15 @@ def prelu(T):
 
 
 def _prelu_templates():
+    """The parallel drivers of the rows kernels."""
     _FP = None
 
     def pfwd(x, w, out):
         vector_width(_FP)
         n = x.shape[0]
+        C = w.shape[0]
         size = row_chunk(n, x.shape[1])
-        if ROWS:  # keep r % C aligned with the global row index
-            C = w.shape[0]
-            size = (size + C - 1) // C * C
+        size = (size + C - 1) // C * C  # keep r % C aligned with the global row index
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
@@ -405,10 +437,9 @@ def _prelu_templates():
     def pfwd_ip(x, w):
         vector_width(_FP)
         n = x.shape[0]
+        C = w.shape[0]
         size = row_chunk(n, x.shape[1])
-        if ROWS:  # keep r % C aligned with the global row index
-            C = w.shape[0]
-            size = (size + C - 1) // C * C
+        size = (size + C - 1) // C * C  # keep r % C aligned with the global row index
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
