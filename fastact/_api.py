@@ -1106,8 +1106,7 @@ class _PreluEntry(_Switch):
         """After the general path ran a cols kernel (which: 0 forward, 1
         backward) at a parallel size, outside any config() block."""
         slots = self.p32 if T is np.float32 else self.p64
-        if slots[which] is not None or _jit._active or _jit._settings.mode != "auto" \
-                or _jit._layer in (None, "workqueue"):
+        if slots[which] is not None or _jit._active or _jit._layer in (None, "workqueue"):
             return
         kernel = _kernels.prelu(T)["bwd_cols" if which else "fwd_cols"][1]
         if kernel.signatures:

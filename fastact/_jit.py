@@ -120,11 +120,13 @@ def vector_width(typingctx, fingerprint):
     second carries over to a caller that the function is inlined into).
     Emits no code."""
     def codegen(context, builder, signature, args):
-        if VECTOR_WIDTH:
-            attrs = builder.function.attributes
+        attrs = builder.function.attributes
+        # llvmlite's attribute set (a subclass of set in llvmlite 0.50)
+        # accepts only keyword attributes; a string attribute added past its
+        # check is written out as given.  Should that change, the width
+        # stays LLVM's.
+        if VECTOR_WIDTH and isinstance(attrs, set):
             for name in ("prefer-vector-width", "min-legal-vector-width"):
-                # llvmlite's attribute set accepts only keyword attributes;
-                # a string attribute is written out as given
                 set.add(attrs, f'"{name}"="{VECTOR_WIDTH}"')
         return context.get_dummy_value()
 

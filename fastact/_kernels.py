@@ -85,33 +85,37 @@ def _templates():
 
     def prelu_pcols_tiled(x, w, out):
         """The parallel prelu_cols_tiled: the weight repeated once, the
-        joined rows split into blocks of about BLOCK elements."""
+        joined rows (or, where rows are not joined, the rows themselves)
+        split into blocks of about row_chunk's 8192 elements."""
         vector_width(_FP)
         n = x.shape[0]
         m, wt = join_plan(n, w)
+        xj, oj, wj = x, out, w
         if m:
-            k = wt.shape[0]
-            xj = x[:m].reshape(-1, k)
-            oj = out[:m].reshape(-1, k)
-            size = row_chunk(xj.shape[0], k)
-            for c in prange((xj.shape[0] + size - 1) // size):
-                lo = c * size
-                hi = min(lo + size, xj.shape[0])
-                cols(xj[lo:hi], wt, oj[lo:hi])
-        if m < n:
+            xj = x[:m].reshape(-1, wt.shape[0])
+            oj = out[:m].reshape(-1, wt.shape[0])
+            wj = wt
+        size = row_chunk(xj.shape[0], xj.shape[1])
+        for c in prange((xj.shape[0] + size - 1) // size):
+            lo = c * size
+            hi = min(lo + size, xj.shape[0])
+            cols(xj[lo:hi], wj, oj[lo:hi])
+        if 0 < m < n:
             cols(x[m:], w, out[m:])
 
     def prelu_pcols_ip_tiled(x, w):
         vector_width(_FP)
         n = x.shape[0]
         m, wt = join_plan(n, w)
+        xj, wj = x, w
         if m:
             xj = x[:m].reshape(-1, wt.shape[0])
-            size = row_chunk(xj.shape[0], wt.shape[0])
-            for c in prange((xj.shape[0] + size - 1) // size):
-                lo = c * size
-                cols(xj[lo:min(lo + size, xj.shape[0])], wt)
-        if m < n:
+            wj = wt
+        size = row_chunk(xj.shape[0], xj.shape[1])
+        for c in prange((xj.shape[0] + size - 1) // size):
+            lo = c * size
+            cols(xj[lo:min(lo + size, xj.shape[0])], wj)
+        if 0 < m < n:
             cols(x[m:], w)
 
     def join_plan_tpl(n, w):
@@ -378,8 +382,8 @@ def elementwise_heavy(name, T):
 
 @functools.cache
 def prelu(T):
-    """dict of PReLU kernels: fwd_rows, fwd_cols (serial and parallel each),
-    bwd_rows, bwd_cols."""
+    """dict of PReLU kernels, (serial, parallel) each: fwd_rows, fwd_cols,
+    their in-place fwd_rows_ip, fwd_cols_ip, and bwd_rows, bwd_cols."""
     ns = _common(T)
     ns["BLOCK"] = PRELU_BLOCK
     k = {}
@@ -389,7 +393,7 @@ def prelu(T):
         p = instantiate(driver, f"prelu_rows{ip}_{_tag(T)}_parallel",
                         dict(inner=s, row_chunk=row_chunk), parallel=True)
         k[f"fwd_rows{ip}"] = (s, p)
-        cols = instantiate(TEMPLATES[f"prelu_cols{ip}"], f"prelu_cols{ip}_{_tag(T)}_rows", ns)
+        cols = instantiate(TEMPLATES[f"prelu_cols{ip}"], f"prelu_cols{ip}_{_tag(T)}_inner", ns)
         tiles = dict(cols=cols, join_plan=join_plan, row_chunk=row_chunk)
         k[f"fwd_cols{ip}"] = (
             instantiate(TEMPLATES[f"prelu_cols{ip}_tiled"], f"prelu_cols{ip}_tiled_{_tag(T)}_serial", tiles),

@@ -966,7 +966,8 @@ def rowwise(name, T):
     long_row = 2 ** 62
     if tpl_name in LONG:
         long_row = LONG_ROW
-        exp_block = instantiate(TEMPLATES["exp_block_tpl"], f"sm_{name}_{tag}_exp_block", ns)
+        exp_block = None if "backward" in tpl_name else \
+            instantiate(TEMPLATES["exp_block_tpl"], f"sm_{name}_{tag}_exp_block", ns)
         for k, par in enumerate((False, True)):
             mode = "parallel" if par else "serial"
             bm = instantiate(TEMPLATES["block_max_tpl"], f"sm_{name}_{tag}_block_max_{mode}", ns, parallel=par)

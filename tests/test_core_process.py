@@ -159,10 +159,12 @@ def test_vector_width_reaches_the_kernels(tmp_path, monkeypatch, setting):
     AVX2) uses ymm and no zmm; auto asks for zmm on AVX-512 only.  Counted:
     packed float32 arithmetic (a spill of a 32-byte struct to the stack
     uses a ymm move whatever the width)."""
+    features = _host_features()
+    if not features.get("avx"):
+        pytest.skip("the check counts AVX (VEX-encoded) instructions, which this CPU lacks")
     monkeypatch.setenv("FASTACT_VECTOR_WIDTH", setting)
     res = _run(WIDTH_SCRIPT, tmp_path)
     assert res["ok"]
-    features = _host_features()
     wide = bool(features.get("avx512f"))
     assert res["width"] == {"128": 128, "256": 256, "auto": 512 if wide else None}[setting]
     for name, c in res["counts"].items():
@@ -174,6 +176,21 @@ def test_vector_width_reaches_the_kernels(tmp_path, monkeypatch, setting):
             assert c["z"] > 0, (name, c)
         elif setting == "auto" and features.get("avx2"):
             assert c["y"] > 0 and c["z"] == 0, (name, c)
+
+
+def test_vector_width_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    """A process with another FASTACT_VECTOR_WIDTH compiles its own kernels
+    rather than loading those of the first from the same cache (code loaded
+    from the cache cannot be inspected: its counts would be zero)."""
+    features = _host_features()
+    if not features.get("avx2"):
+        pytest.skip("the check counts AVX2 (ymm) instructions, which this CPU lacks")
+    monkeypatch.setenv("FASTACT_VECTOR_WIDTH", "128")
+    assert _run(WIDTH_SCRIPT, tmp_path)["ok"]
+    monkeypatch.setenv("FASTACT_VECTOR_WIDTH", "256")
+    res = _run(WIDTH_SCRIPT, tmp_path)
+    assert res["ok"] and res["width"] == 256
+    assert res["counts"]["serial"]["y"] > 0, res["counts"]
 
 
 def test_vector_width_setting_is_checked():
