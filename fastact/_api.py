@@ -279,7 +279,7 @@ def _backward(k, fname, grad, v, params, out, vname):
 #         return _forward(k, 'NAME', x, p, out)
 
 _FAST_FORWARD = """
-    if out is None and type(x) is _nd:
+    if type(x) is _nd and (out is None or type(out) is _nd):
         d = x.dtype
         if d is _F32:
             e, t = k.e32, k.t32
@@ -290,21 +290,28 @@ _FAST_FORWARD = """
         if e is not None and x.ndim:
             f = x.flags
             if f.c_contiguous and f.aligned:
-                if x.ndim == 1:
-                    r = _empty(x.shape[0], d)
-                    a, b = x, r
+                if out is None:
+                    if x.ndim == 1:
+                        r = _empty(x.shape[0], d)
+                        a, b = x, r
+                    else:
+                        r = _empty(x.shape, d)
+                        a, b = x.reshape(-1), r.reshape(-1)
+                elif _out_ok(out, x, d) and not _may_share(x, out):
+                    r = out
+                    a, b = (x, r) if x.ndim == 1 else (x.reshape(-1), r.reshape(-1))
                 else:
-                    r = _empty(x.shape, d)
-                    a, b = x.reshape(-1), r.reshape(-1)
-                if x.size < t:
-                    e(a, b{P})
-                else:
-                    k.run_large(d, a, b{PT})
-                return r
+                    r = None
+                if r is not None:
+                    if x.size < t:
+                        e(a, b{P})
+                    else:
+                        k.run_large(d, a, b{PT})
+                    return r
 """
 
 _FAST_BACKWARD = """
-    if out is None and type({V}) is _nd and type(grad) is _nd:
+    if type({V}) is _nd and type(grad) is _nd and (out is None or type(out) is _nd):
         d = {V}.dtype
         if d is _F32:
             e, t = k.e32, k.t32
@@ -316,18 +323,33 @@ _FAST_BACKWARD = """
             f = {V}.flags
             h = grad.flags
             if f.c_contiguous and h.c_contiguous and f.aligned and h.aligned:
-                if {V}.ndim == 1:
-                    r = _empty({V}.shape[0], d)
-                    a, b, c = grad, {V}, r
+                if out is None:
+                    if {V}.ndim == 1:
+                        r = _empty({V}.shape[0], d)
+                        a, b, c = grad, {V}, r
+                    else:
+                        r = _empty({V}.shape, d)
+                        a, b, c = grad.reshape(-1), {V}.reshape(-1), r.reshape(-1)
+                elif _out_ok(out, {V}, d) and not _may_share({V}, out) and not _may_share(grad, out):
+                    r = out
+                    a, b, c = (grad, {V}, r) if {V}.ndim == 1 else (grad.reshape(-1), {V}.reshape(-1), r.reshape(-1))
                 else:
-                    r = _empty({V}.shape, d)
-                    a, b, c = grad.reshape(-1), {V}.reshape(-1), r.reshape(-1)
-                if {V}.size < t:
-                    e(a, b, c{P})
-                else:
-                    k.run_large(d, a, b, c{PT})
-                return r
+                    r = None
+                if r is not None:
+                    if {V}.size < t:
+                        e(a, b, c{P})
+                    else:
+                        k.run_large(d, a, b, c{PT})
+                    return r
 """
+
+
+def _out_ok(out, like, d):
+    """out can take the fast path's result for like: same shape, dtype d,
+    C-contiguous, aligned and writeable (anything else goes to the general
+    path, which says what is wrong)."""
+    f = out.flags
+    return out.dtype is d and out.shape == like.shape and f.c_contiguous and f.aligned and f.writeable
 
 
 def _variant_kernels(entry):
@@ -373,7 +395,8 @@ def _make_elementwise(entry):
     sig = "".join(f", {p}" if entry.params[p] is None else f", {p}={entry.params[p]!r}" for p in pnames)
     P = ", p" if fparams else ""
     PT = ", params=p" if fparams else ""
-    ns = dict(_forward=_forward, _backward=_backward, _nd=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty)
+    ns = dict(_forward=_forward, _backward=_backward, _nd=np.ndarray, _F32=_F32, _F64=_F64, _empty=np.empty,
+              _out_ok=_out_ok, _may_share=np.may_share_memory)
     funcs = []
     for which, fname in ((0, name), (1, entry.backward_name)):
         prepare = _make_prepare(entry, fname, which, fparams)

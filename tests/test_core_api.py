@@ -210,6 +210,25 @@ def test_out_is_returned(fn, dtype, rng):
     assert_close(out, fn.expected(*arrays))
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape", [(37,), (BIG,), (6, 7)], ids=["small", "big", "2d"])
+@pytest.mark.parametrize("fn", params(FNS))
+def test_out_fast_path_agrees_with_a_new_array(fn, shape, dtype, rng):
+    """out= on a C-contiguous aligned array of the input's dtype (the
+    elementwise functions' fast path, once a first call has compiled the
+    kernel) writes bitwise what a new array gets, and returns out; so does a
+    strided out (the general path)."""
+    arrays = fn.inputs(shape, dtype, rng)
+    want = fn.result(fn(*arrays))
+    for _ in range(2):
+        out = sentinel(shape, dtype)
+        assert fn.result(fn(*arrays, out=out)) is out
+        assert_bitwise(out, want, f"{fn.name} out=")
+    strided = sentinel(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
+    assert fn.result(fn(*arrays, out=strided)) is strided
+    assert_bitwise(strided, want, f"{fn.name} strided out=")
+
+
 @pytest.mark.parametrize("fn", params(FNS))
 def test_out_wrong_shape(fn, rng):
     arrays = fn.inputs((5, 6), F64, rng)
