@@ -712,7 +712,9 @@ def _templates():
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
-            e = out[lo:hi]
+            # the exp values in a scratch block, not in out: out may be x
+            # (in place), which the last pass reads again
+            e = np.empty(hi - lo, T)
             exp_block(x[lo:hi], e, m)
             if IS64:
                 bh, bc = dd_sum_not_one(e, ONE_B, np.empty((2, LANES), np.float64))
