@@ -151,11 +151,12 @@ class _Kernel:
     _forward / _backward.  While any config() block is active the fast path is
     off (threshold 0), so that the block's mode is obeyed."""
 
-    __slots__ = ("name", "which", "nparams", "e32", "e64", "p32", "p64", "t32", "t64", "_t32", "_t64")
+    __slots__ = ("name", "which", "nparams", "e32", "e64", "p32", "p64", "i32", "i64", "t32", "t64", "_t32",
+                 "_t64")
 
     def __init__(self, name, which, nparams):
         self.name, self.which, self.nparams = name, which, nparams
-        self.e32 = self.e64 = self.p32 = self.p64 = None
+        self.e32 = self.e64 = self.p32 = self.p64 = self.i32 = self.i64 = None
         self._t32 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float32)[which], 4)
         self._t64 = _jit.elementwise_threshold(_kernels.elementwise_heavy(name, np.float64)[which], 8)
         self.t32, self.t64 = self._t32, self._t64
@@ -172,9 +173,24 @@ class _Kernel:
         return k[2 * self.which], k[2 * self.which + 1]
 
     def run_inplace(self, T, n, target, *args):
-        """run(), writing over input ``target`` (args without an out)."""
+        """run(), writing over input ``target`` (args without an out).  The
+        forward's serial kernel over x (i32, i64) becomes the fast path's
+        entry point for out=x once it has run outside a config() block."""
         serial, parallel = _kernels.elementwise_inplace(self.name, T, self.which, target)
         _jit.run_at(self.threshold(T), serial, parallel, n, *args)
+        if self.which == 0 and _jit._active == 0 and (self.i32 if T is np.float32 else self.i64) is None \
+                and serial.signatures:
+            entry = serial.compile(self._signature(T)[1:])
+            if T is np.float32:
+                self.i32 = entry
+            else:
+                self.i64 = entry
+
+    def run_inplace_large(self, d, x, params=()):
+        """The fast path's out=x call above the threshold: x 1-D C-contiguous."""
+        T = np.float32 if d is _F32 else np.float64
+        extra = (tuple([T(v) for v in params]),) if params else ()
+        self.run_inplace(T, x.shape[0], 0, x, *extra)
 
     def threshold(self, T):
         return self._t32 if T is np.float32 else self._t64
@@ -297,6 +313,16 @@ _FAST_FORWARD = """
                     else:
                         r = _empty(x.shape, d)
                         a, b = x.reshape(-1), r.reshape(-1)
+                elif out is x and f.writeable:
+                    ie = k.i32 if d is _F32 else k.i64
+                    if ie is not None:
+                        a = x if x.ndim == 1 else x.reshape(-1)
+                        if x.size < t:
+                            ie(a{P})
+                        else:
+                            k.run_inplace_large(d, a{PT})
+                        return x
+                    r = None
                 elif _out_ok(out, x, d) and not _may_share(x, out):
                     r = out
                     a, b = (x, r) if x.ndim == 1 else (x.reshape(-1), r.reshape(-1))

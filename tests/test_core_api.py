@@ -216,8 +216,8 @@ def test_out_is_returned(fn, dtype, rng):
 def test_out_fast_path_agrees_with_a_new_array(fn, shape, dtype, rng):
     """out= on a C-contiguous aligned array of the input's dtype (the
     elementwise functions' fast path, once a first call has compiled the
-    kernel) writes bitwise what a new array gets, and returns out; so does a
-    strided out (the general path)."""
+    kernel) writes bitwise what a new array gets, and returns out; so do a
+    strided out (the general path) and, for the forwards, out=x."""
     arrays = fn.inputs(shape, dtype, rng)
     want = fn.result(fn(*arrays))
     for _ in range(2):
@@ -227,6 +227,11 @@ def test_out_fast_path_agrees_with_a_new_array(fn, shape, dtype, rng):
     strided = sentinel(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
     assert fn.result(fn(*arrays, out=strided)) is strided
     assert_bitwise(strided, want, f"{fn.name} strided out=")
+    if not fn.backward:  # in place, out=x: a fast path of its own once the in-place kernel has run
+        for _ in range(2):
+            x = arrays[0].copy()
+            assert fn.result(fn(x, *arrays[1:], out=x)) is x
+            assert_bitwise(x, want, f"{fn.name} in place")
 
 
 @pytest.mark.parametrize("fn", params(FNS))
