@@ -1246,16 +1246,24 @@ def prelu(x, weight, /, *, axis=1, out=None):
     convention: channel axis 1; a 1-D input has no channel axis and takes a
     single weight).
     """
-    if out is None and type(x) is np.ndarray and type(weight) is np.ndarray:
-        if weight.size == 1:
+    if type(x) is np.ndarray and type(weight) is np.ndarray:
+        # (an out that is not valid goes to the general path, whose errors name prelu)
+        if weight.size == 1 and (out is None or type(out) is np.ndarray and _out_ok(out, x, x.dtype)):
             slope = _prelu_slope(x, weight)
             if slope is not None:
-                return leaky_relu(x, slope)
-        k = _prelu_cols_entry(x, weight, axis, 0)
-        if k is not None:
-            r = np.empty(x.shape, x.dtype)
-            k(x, weight, r)
-            return r
+                return leaky_relu(x, slope, out=out)
+        if out is None:
+            k = _prelu_cols_entry(x, weight, axis, 0)
+            if k is not None:
+                r = np.empty(x.shape, x.dtype)
+                k(x, weight, r)
+                return r
+        elif type(out) is np.ndarray and _out_ok(out, x, x.dtype) and not np.may_share_memory(x, out) \
+                and not np.may_share_memory(weight, out):
+            k = _prelu_cols_entry(x, weight, axis, 0)
+            if k is not None:
+                k(x, weight, out)
+                return out
     if out is None:
         layout = _prelu_fast(x, weight, axis)
         if layout is not None:

@@ -561,8 +561,9 @@ def test_prelu_fast_and_general_paths_agree(dtype, rng):
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 def test_prelu_single_weight_fast_paths(dtype, rng):
     """A single weight (nn.PReLU()'s default) takes leaky_relu's kernels
-    forward and the one-row entry point backward: bitwise the general path's
-    results (out=) and the reference's forward, on every shape of weight
+    forward (out= and in place too) and the one-row entry point backward:
+    bitwise the general path's results (a strided out=) and the reference's
+    forward, on every shape of weight
     (0-d, (1,), (1, 1)) and of x, below and above one BLOCK, with NaN, inf
     and signed zeros in x; a weight that is not finite still raises."""
     from fastact._kernels import BLOCK
@@ -580,7 +581,12 @@ def test_prelu_single_weight_fast_paths(dtype, rng):
                     gx, gw = fa.prelu_backward(g, x, w)
                 label = f"shape={shape} w={w0} wshape={wshape}"
                 assert_bitwise(y, ref.prelu(x, w.reshape(1)), label)
-                assert_bitwise(y, fa.prelu(x, w, out=np.empty_like(x)), label)
+                assert_bitwise(y, fa.prelu(x, w, out=np.empty_like(x)), label)  # out= fast path
+                strided = np.empty(shape[:-1] + (2 * shape[-1],), dtype)[..., ::2]
+                assert_bitwise(y, fa.prelu(x, w, out=strided), label)  # the general path
+                xi = x.copy()
+                assert fa.prelu(xi, w, out=xi) is xi
+                assert_bitwise(xi, y, label + " in place")
                 gx2, gw2 = fa.prelu_backward(g, x, w, out=(np.empty_like(x), np.empty_like(w)))
                 assert_bitwise(gx, gx2, label)
                 assert np.shape(gw) == wshape and np.asarray(gw).dtype == dtype, label
