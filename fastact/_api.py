@@ -1246,24 +1246,19 @@ def prelu(x, weight, /, *, axis=1, out=None):
     convention: channel axis 1; a 1-D input has no channel axis and takes a
     single weight).
     """
-    if type(x) is np.ndarray and type(weight) is np.ndarray:
-        # (an out that is not valid goes to the general path, whose errors name prelu)
-        if weight.size == 1 and (out is None or type(out) is np.ndarray and _out_ok(out, x, x.dtype)):
+    # (an out that is not valid goes to the general path, whose errors name prelu)
+    if type(x) is np.ndarray and type(weight) is np.ndarray \
+            and (out is None or type(out) is np.ndarray and _out_ok(out, x, x.dtype)):
+        if weight.size == 1:
             slope = _prelu_slope(x, weight)
             if slope is not None:
                 return leaky_relu(x, slope, out=out)
-        if out is None:
+        elif out is None or not (np.may_share_memory(x, out) or np.may_share_memory(weight, out)):
             k = _prelu_cols_entry(x, weight, axis, 0)
             if k is not None:
-                r = np.empty(x.shape, x.dtype)
+                r = np.empty(x.shape, x.dtype) if out is None else out
                 k(x, weight, r)
                 return r
-        elif type(out) is np.ndarray and _out_ok(out, x, x.dtype) and not np.may_share_memory(x, out) \
-                and not np.may_share_memory(weight, out):
-            k = _prelu_cols_entry(x, weight, axis, 0)
-            if k is not None:
-                k(x, weight, out)
-                return out
     if out is None:
         layout = _prelu_fast(x, weight, axis)
         if layout is not None:
