@@ -45,20 +45,22 @@ def _templates():
     def prelu_rows_ip(x, w):
         vector_width(_FP)
         C = w.shape[0]
+        z = x.shape[0] >> 62  # see _jit.opaque_store_value
         for r in range(x.shape[0]):
             wc = w[r % C]
             xr = x[r]
             for j in range(xr.shape[0]):
                 v = xr[j]
-                xr[j] = v if v > ZERO else wc * v
+                xr[j] = opaque_store_value(v if v > ZERO else wc * v, z)
 
     def prelu_cols_ip(x, w):
         vector_width(_FP)
+        z = x.shape[0] >> 62  # see _jit.opaque_store_value
         for r in range(x.shape[0]):
             xr = x[r]
             for c in range(xr.shape[0]):
                 v = xr[c]
-                xr[c] = v if v > ZERO else w[c] * v
+                xr[c] = opaque_store_value(v if v > ZERO else w[c] * v, z)
 
     # Few channels (cols): rows are joined TILE // C at a time into rows of
     # about TILE elements, the weight repeated to match, so that a row of 16
@@ -210,9 +212,14 @@ def _map_templates():
                 dest = "out" if target is None else inputs[target]
                 sig = list(inputs) + (["out"] if target is None else []) + (["p"] if params else [])
                 call = ", ".join(f"{a}[i]" for a in inputs) + (", *p" if params else "")
-                lines += [f"    def map{k}{sfx}({', '.join(sig)}):", "        vector_width(_FP)",
-                          f"        for i in range({inputs[0]}.shape[0]):",
-                          f"            {dest}[i] = f({call})"]
+                value = f"f({call})"
+                head = [f"    def map{k}{sfx}({', '.join(sig)}):", "        vector_width(_FP)"]
+                if target is not None:
+                    # in place: see _jit.opaque_store_value
+                    head.append(f"        z = {inputs[0]}.shape[0] >> 62")
+                    value = f"opaque_store_value({value}, z)"
+                lines += head + [f"        for i in range({inputs[0]}.shape[0]):",
+                                 f"            {dest}[i] = {value}"]
                 sliced = ", ".join(f"{a}[lo:hi]" for a in sig if a != "p") + (", p" if params else "")
                 lines += [f"    def pmap{k}{sfx}({', '.join(sig)}):", "        vector_width(_FP)",
                           f"        n = {inputs[0]}.shape[0]", "        size = chunk_size(n)",
