@@ -510,18 +510,26 @@ def _templates():
             hi = T(st)
             lo = T(st - np.float64(hi)) if fabs(hi) < INF else ZERO
             thr = T(a * FAST_MARGIN)
-            # (a loop of its own: out may be g or y, and a flag in the loop
-            # that stores would keep LLVM from vectorizing it; an or of
-            # flags runs twice as fast as a count)
+            # a difference too close for the bound, or overflowed, sends the
+            # row to the float64 path (an or of flags runs twice as fast as
+            # a count).  With out apart from g and y the check rides along
+            # the pass that writes; else it is a pass of its own, before.
             bad = False
-            for i in range(n):
-                d = fabs(g[i] - hi)
-                # too close for the bound, or overflowed (then the float64 path)
-                bad |= (d < thr) | (not d < INF)
-            if not bad:
+            if not (overlaps(out, g) or overlaps(out, y)):
                 for i in range(n):
-                    out[i] = SGN * (y[i] * ((g[i] - hi) - lo))
-                return
+                    d = g[i] - hi
+                    bad |= (fabs(d) < thr) | (not fabs(d) < INF)
+                    out[i] = SGN * (y[i] * (d - lo))
+                if not bad:
+                    return
+            else:
+                for i in range(n):
+                    d = fabs(g[i] - hi)
+                    bad |= (d < thr) | (not d < INF)
+                if not bad:
+                    for i in range(n):
+                        out[i] = SGN * (y[i] * ((g[i] - hi) - lo))
+                    return
         dh, dl = dd_dot(g, y, acc)
         dl = dl if abs(dh) < np.inf else 0.0
         k, vk = dominant(g, y, dh, dl, acc)

@@ -1097,8 +1097,8 @@ def _softmax_backward_note(entry, results):
         how = ("float32: the sum of `g` in float64 (blocks summed, the block sums added exactly), then in "
                "float32 with `exp(y_i)` carried in two parts (the reduced argument and the terms up to "
                "r^2/2 exact), which keeps the difference within about 2 ulp wherever it is at least 2^-5 of "
-               "`exp(y_i) sum_j g_j`; the blocks of 64 elements holding one that cancels further are redone "
-               "with `exp(y_i)` in float64; float64: the sum as a double-double and `exp(y_i)` as a "
+               "`exp(y_i) sum_j g_j`; the elements that cancel further (looked for by blocks of 64) are "
+               "redone with `exp(y_i)` in float64; float64: the sum as a double-double and `exp(y_i)` as a "
                "double-double (`exp_dd`), the difference taken against both parts.")
     else:
         form = "dx_i = y_i (g_i - sum_j g_j y_j)" if entry.name == "softmax" else \
