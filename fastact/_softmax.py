@@ -611,11 +611,9 @@ def _templates():
                     m = c1 - c0
                     ymin, ymax = min_max(yc)
                     if ymin >= LSMB_Y_LO and ymax <= LSMB_Y_HI:
-                        for i in range(m):
-                            t[i] = lsm_fast(gc[i], yc[i], s_hi, q, s_small)
+                        lsm_loop(t, gc, yc, s_hi, q, s_small)
                     else:
-                        for i in range(m):
-                            t[i] = lsm_fast_checked(gc[i], yc[i], s_hi, q, s_small)
+                        lsm_loop_checked(t, gc, yc, s_hi, q, s_small)
                     if nan_in(t, 0, m):
                         for lo in range(0, m, LSMB_BLOCK):
                             hi = min(lo + LSMB_BLOCK, m)
@@ -633,6 +631,15 @@ def _templates():
             else:
                 for i in range(n):
                     out[i] = lsm_exact(g[i], y[i], s)
+
+    def lsm_loop_tpl(t, g, y, s_hi, q, s_small):
+        """t = the float32 fast path's g - exp(y) s (see _lsm_backward_f32).
+        A function of its own: written out in lsmb_apply, followed there by
+        the check for flagged elements, the same loop ran about 8 % slower
+        (lsmb_apply serial on rows of 1000: 1.79 -> 1.66 ns per element)."""
+        vector_width(_FP)
+        for i in range(t.shape[0]):
+            t[i] = lsm_elem(g[i], y[i], s_hi, q, s_small)
 
     def lsm_exact_tpl(g, y, s):
         """g - exp(y) s in float64, rounded once to T.  exp(y) as 2**k +
@@ -959,7 +966,9 @@ def _namespace(T):
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
     # (typed in the float32 branch only)
-    ns["lsm_fast"], ns["lsm_fast_checked"] = _lsm_backward_f32(False), _lsm_backward_f32(True)
+    for key, checked in (("lsm_loop", False), ("lsm_loop_checked", True)):
+        ns[key] = instantiate(TEMPLATES["lsm_loop_tpl"], f"sm_{key}_{tag}",
+                              dict(ns, lsm_elem=_lsm_backward_f32(checked)))
     ns["lsmb_apply"] = instantiate(TEMPLATES["lsmb_apply_tpl"], f"sm_lsmb_apply_{tag}", ns)
     return ns
 
