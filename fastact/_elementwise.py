@@ -379,7 +379,9 @@ def gelu(T, M):
     piecewise in _math (in the tail as u S(u) and D(u) / u), e is computed
     from the exact square of u.  So gelu(x) = x e S(-x) for x < 0 and
     x - x e S(x) for x > 0, relative accuracy down to the subnormal range.
-    e is carried scaled by 2**64; a subnormal result is rounded once."""
+    e is carried scaled by 2**64; a subnormal result is rounded once.
+    float32's forward takes S from a rational fit instead (_math.u_ncdf_neg:
+    one division where the pieces cost 22 selects; about 2.5x faster)."""
     zero, one, half = T(0), T(1), T(0.5)
     unscale = M.UNSCALE
     fabs, clamp = M.fabs, M.clamp
@@ -389,15 +391,22 @@ def gelu(T, M):
     # beyond far, the backward's result may be subnormal: rounded once, at the end
     far = T(9.0) if T is np.float32 else T(30.0)
 
-    def forward(x):
-        u = clamp(fabs(x), zero, umax)
-        r, tail = pieces(u)  # S(u), or u S(u) in the tail
-        e = exp_sq(u, half)
-        neg = x <= zero
-        # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
-        m = (-one if neg else one) if tail else x
-        y = (m * (e * r)) * unscale
-        return y if neg else x - y
+    if T is np.float32:
+        u_ncdf_neg, copysign = M.u_ncdf_neg, M.copysign
+
+        def forward(x):
+            v = u_ncdf_neg(fabs(x))  # |x| Phi(-|x|)
+            return x - v if x > zero else copysign(v, x)
+    else:
+        def forward(x):
+            u = clamp(fabs(x), zero, umax)
+            r, tail = pieces(u)  # S(u), or u S(u) in the tail
+            e = exp_sq(u, half)
+            neg = x <= zero
+            # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
+            m = (-one if neg else one) if tail else x
+            y = (m * (e * r)) * unscale
+            return y if neg else x - y
 
     def backward(g, x):
         u = clamp(fabs(x), zero, umax)

@@ -118,6 +118,7 @@ def copysign(typingctx, a, b):
 
 
 _MAGIC52 = 1.5 * 2.0 ** 52  # adding an integer below 2**51 in size leaves it in the low mantissa bits
+SCALE_BITS_INT = 64  # the scaled exponentials' 2**64
 
 
 @intrinsic
@@ -147,6 +148,38 @@ def scale2(typingctx, x, n):
         return builder.fmul(xv, builder.bitcast(e, fty))
 
     return ty(x, n), codegen
+
+
+# adding x * log2(e) (|x log2 e| < 2**22, resp. 2**51) to this rounds it to an
+# integer n held in the low mantissa bits, so that the bits of the sum are the
+# bits of the constant plus n
+_MAGIC_ROUND = {32: 1.5 * 2.0 ** 23, 64: _MAGIC52}
+
+
+@intrinsic
+def pow2_bits(typingctx, t, k):
+    """2**(n + k) for t = _MAGIC_ROUND + n (an integral n): the float whose
+    exponent field is the integer bits of t, less those of _MAGIC_ROUND, plus
+    k + the bias.  Integer arithmetic on the bits, no float-to-integer
+    conversion: defined for every t (a NaN t gives some power of two, never
+    LLVM poison), and cheaper than rint and a conversion.  The caller keeps
+    n + k inside the normal exponent range."""
+    if not (isinstance(t, types.Float) and isinstance(k, types.Integer)):
+        return None
+    ty = t
+
+    def codegen(context, builder, sig, args):
+        tv, kv = args
+        bits, mant, bias = (32, 23, 127) if ty.bitwidth == 32 else (64, 52, 1023)
+        ity = ir.IntType(bits)
+        magic_bits = int(np.array(_MAGIC_ROUND[bits], dtype=np.float32 if bits == 32 else np.float64)
+                         .view(np.int32 if bits == 32 else np.int64))
+        kv = builder.sext(kv, ity) if kv.type.width < bits else builder.trunc(kv, ity) if kv.type.width > bits else kv
+        off = builder.add(kv, ir.Constant(ity, bias - magic_bits))
+        e = builder.add(builder.bitcast(tv, ity), off)
+        return builder.bitcast(builder.shl(e, ir.Constant(ity, mant)), context.get_value_type(ty))
+
+    return ty(t, k), codegen
 
 
 @intrinsic
@@ -219,7 +252,7 @@ def _build(T):
     half_max_exp = T(64.0) if is32 else T(512.0)
     # above tanh_hi, tanh(x) rounds to +-1
     tanh_hi = T(10.0) if is32 else T(20.0)
-    scale_bits = T(64.0)
+    scale_bits = T(SCALE_BITS_INT)
     scaled_lo = T(-149.0) if is32 else T(-791.0)  # exp(x) * 2**64 rounds to 0 below
     q = tuple(T(c) for c in _EXP_Q[T])
     p = tuple(T(c) for c in _LOG_P[T])
@@ -273,15 +306,25 @@ def _build(T):
     # scaling suffices): below it exp(x) is far below its share of any sum that
     # includes exp(0), and x exp(x) (silu) below half the smallest subnormal
     neg_lo = T(-130.0) if is32 else T(-752.0)
+    magic = T(_MAGIC_ROUND[32 if is32 else 64])
 
     @njit(**_JIT)
     def exp_neg_scaled(x):
         """exp(x) * 2**SCALE_BITS for x <= 0 (NaN passes), with a single
         scaling: the softmax family's exp(x - max), sigmoid's and silu's
-        exp(-|x|).  Below neg_lo it is 0."""
+        exp(-|x|).  Below neg_lo it is 0.
+
+        n comes from the rounding of x log2(e) + magic (one fma), and 2**(n +
+        64) from the bits of that sum (pow2_bits): no rint, no conversion, no
+        select for a NaN n (a NaN x makes em1 NaN whatever the power of two).
+        About 13 % faster than _reduce and scale2 in a loop of float32 exps."""
         xc = neg_lo if x < neg_lo else x
-        n, em1 = _reduce(xc)
-        e = scale2(em1 + one, n + scale_bits)
+        t = fma(xc, log2e, magic)
+        n = t - magic
+        r = fma(-n, ln2_hi, xc)
+        r = fma(-n, ln2_lo, r)
+        em1 = fma(r * r, poly_q(r), r)
+        e = (em1 + one) * pow2_bits(t, SCALE_BITS_INT)
         return zero if x < neg_lo else e
 
     @njit(**_JIT_INLINE)
@@ -297,6 +340,8 @@ def _build(T):
         n = n + scale_bits
         n1 = floor(n * half)
         return scale2(scale2(em1 + one, n1), n - n1)
+
+    u_ncdf_neg = _build_u_ncdf_neg(T, clamp, q, ln2_hi, ln2_lo) if is32 else None
 
     @njit(**_JIT)
     def expm1(x):
@@ -347,8 +392,80 @@ def _build(T):
         T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
         exp_neg_scaled=exp_neg_scaled, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** 64),
         UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
-        fabs=fabs, maxnum=maxnum, copysign=copysign, **erf_family,
+        fabs=fabs, maxnum=maxnum, copysign=copysign, u_ncdf_neg=u_ncdf_neg, **erf_family,
     )
+
+
+def _build_u_ncdf_neg(T, clamp, exp_q, ln2_hi, ln2_lo):
+    """u Phi(-u) for float32 u >= 0 (NaN stays NaN; Phi the standard normal
+    CDF), to relative accuracy down to the subnormal range: float32 gelu's
+    forward, gelu(x) = x - v for x > 0 and -v for x < 0, v = |x| Phi(-|x|).
+
+    Phi(-u) = exp(-u**2 / 2) S(u), and S = b / (K u b + a) is a rational fit
+    (ERF_FITS["float32"]["G"], tools/fit_polynomials.py): one division, where
+    the piecewise polynomials of float64 need 22 selects per element.  So
+    u Phi(-u) = e bp / q with bp = u b and q = K bp + a.  What keeps it within
+    a few ulp:
+      * exp(-u**2 / 2) from the exact square h + hl of u, hl added to the
+        reduced argument; 2**n comes from the bits of the rounding constant;
+      * in q, b's rounding error cancels against bp's for large u (K bp
+        dominates); for small u (a dominates) the rounding errors of a and of
+        q are computed (a - q and a0 - a are exact there) and put back;
+      * the quotient bp / q is corrected by its exact residual, and the
+        factor 1 + em1 of the exponential enters the same correction: the
+        result is rounded once, times 2**n (exact, or subnormal: once).
+    Measured worst case 2.7 ulp (one input in 8 of every float32 in
+    [2**-40, 16], both signs)."""
+    from ._erf_data import ERF_FITS
+
+    fit = ERF_FITS["float32"]["G"]
+    assert fit["b"][0] == 1.0
+    one, zero = T(1), T(0)
+    neg_half = T(-0.5)
+    a0 = T(fit["a"][0])
+    poly_a1 = _horner(tuple(T(c) for c in fit["a"][1:]))
+    poly_b1 = _horner(tuple(T(c) for c in fit["b"][1:]))
+    k = T(fit["k"])
+    umax = T(fit["umax"])
+    # below it, K bp <= a: a - q is exact (Sterbenz), as is a0 - a
+    comp_hi = T(0.5)
+    # -log2(e) / 2: the product with u**2 is that of -u**2 / 2 with log2(e)
+    neg_half_log2e = T(-0.5 * 1.4426950408889634)
+    magic = T(_MAGIC_ROUND[32])
+    unscale = T(2.0 ** -SCALE_BITS_INT)
+    # exp's Q(r) (as _reduce), evaluated by Estrin's scheme: a shorter chain
+    c0, c1, c2, c3, c4, c5 = exp_q
+
+    @njit(**_JIT_INLINE)
+    def u_ncdf_neg(a):
+        u = clamp(a, zero, umax)  # beyond umax the result rounds to 0
+        h = u * u
+        hl = fma(u, u, -h)
+        # bp = u b(u) = u + u v; q = K bp + a(u), a = a0 + u a1(u)
+        v = u * poly_b1(u)
+        bp = fma(u, v, u)
+        a1 = poly_a1(u)
+        av = fma(u, a1, a0)
+        alo = fma(u, a1, a0 - av)
+        q = fma(k, bp, av)
+        qlo = fma(k, bp, av - q) + alo
+        qlo = qlo if u < comp_hi else zero
+        # exp(-u**2 / 2) = 2**n (1 + em1)
+        t = fma(h, neg_half_log2e, magic)
+        n = t - magic
+        r = fma(n, -ln2_hi, h * neg_half) + fma(n, -ln2_lo, hl * neg_half)
+        r2 = r * r
+        em1 = fma(r2, fma(r2 * r2, fma(c5, r, c4), fma(r2, fma(c3, r, c2), fma(c1, r, c0))), r)
+        # bp / (q + qlo) (1 + em1) = y0 + (rho / q + y0 em1), rho the residual
+        # of y0 = bp / q (exact from an fma); the division stays off the
+        # exponential's chain
+        rq = one / q
+        y0 = bp * rq
+        rho = fma(-y0, qlo, fma(-y0, q, bp))
+        scale = pow2_bits(t, SCALE_BITS_INT) * unscale
+        return (y0 + fma(rho, rq, y0 * em1)) * scale
+
+    return u_ncdf_neg
 
 
 # ln 2 in three parts: C1 has 32 significant bits, so n * C1 is exact for the

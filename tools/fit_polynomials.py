@@ -147,8 +147,54 @@ def erf_data():
             if worst < tol:
                 break
         d["E"] = dict(hi=lay["erf_hi"], coeffs=[float(c) for c in reversed(poly)], error=float(worst))
+        if dt == "float32":
+            d["G"] = gelu_rational()
         out[dt] = d
     return out
+
+
+# float32 gelu: a rational form of S (one division, no pieces).  With
+# K = sqrt(2 pi) rounded to float32 (within 0.002 ulp of it),
+#   S(u) = b(u) / (K u b(u) + a(u)),  i.e.  a / b = g(u) = 1 / S(u) - K u,
+# a of degree 4 and b of degree 5 with b(0) = 1, fitted on [0, GELU_UMAX] for
+# the error of S relative to S.  g is smooth (it falls from 2 to about
+# K / u), and in K u b + a the error of b cancels against the numerator's b
+# for large u, where K u b dominates.  Linearized least squares in
+# u / GELU_UMAX, reweighted (Lawson) towards the minimax error.
+GELU_UMAX = 14.5  # float32 gelu(-u) rounds to -0 beyond about 14.33
+GELU_DEGREES = (4, 5)
+
+
+def gelu_rational(nodes=4000, rounds=300):
+    import numpy as np
+
+    k32 = float(np.float32(np.sqrt(2 * np.pi)))
+    m, n = GELU_DEGREES
+    j = np.arange(nodes)
+    xs = np.sort(GELU_UMAX / 2 * (1 + np.cos(np.pi * (j + 0.5) / nodes)))
+    g = np.array([float(1 / f_S(mp.mpf(x)) - mp.mpf(k32) * mp.mpf(x)) for x in xs])
+    to_s = 1 / (k32 * xs + g)  # an error in g, times this, is S's relative error
+    t = xs / GELU_UMAX
+    va = np.vander(t, m + 1, increasing=True)
+    vb = np.vander(t, n + 1, increasing=True)
+    w = np.full(nodes, 1.0 / nodes)
+    b_prev = np.ones(nodes)
+    best = None
+    for _ in range(rounds):
+        row = np.sqrt(w) * to_s / np.abs(b_prev)
+        lhs = np.hstack([va, -g[:, None] * vb[:, 1:]]) * row[:, None]
+        c = np.linalg.lstsq(lhs, g * row, rcond=None)[0]
+        a, b = c[:m + 1], np.concatenate([[1.0], c[m + 1:]])
+        err = (va @ a / (vb @ b) - g) * to_s
+        worst = float(np.abs(err).max())
+        if best is None or worst < best[0]:
+            best = (worst, a, b)
+        b_prev = vb @ b
+        w = w * np.sqrt(np.abs(err))
+        w /= w.sum()
+    worst, a, b = best
+    return dict(a=[float(c) / GELU_UMAX ** i for i, c in enumerate(a)],
+                b=[float(c) / GELU_UMAX ** i for i, c in enumerate(b)], k=k32, umax=GELU_UMAX, error=worst)
 
 
 def write_erf_data(path):
@@ -159,7 +205,9 @@ def write_erf_data(path):
         fh.write(f"ERF_FITS = {data!r}\n")
     for dt, d in data.items():
         for k, v in d.items():
-            print(dt, k, "degree", len(v["coeffs"][0] if k != "E" else v["coeffs"]) - 1, "error", v["error"])
+            degree = (len(v["a"]) - 1, len(v["b"]) - 1) if k == "G" else \
+                len(v["coeffs"][0] if k != "E" else v["coeffs"]) - 1
+            print(dt, k, "degree", degree, "error", v["error"])
 
 
 if __name__ == "__main__":
