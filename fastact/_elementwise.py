@@ -381,7 +381,7 @@ def gelu(T, M):
     x - x e S(x) for x > 0, relative accuracy down to the subnormal range.
     e is carried scaled by 2**64; a subnormal result is rounded once.
     float32's forward takes S from a rational fit instead (_math.u_ncdf_neg:
-    one division where the pieces cost 22 selects; about 2.5x faster)."""
+    one division where the pieces cost 22 selects; about 2x faster)."""
     zero, one, half = T(0), T(1), T(0.5)
     unscale = M.UNSCALE
     fabs, clamp = M.fabs, M.clamp

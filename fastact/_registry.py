@@ -236,7 +236,7 @@ _LIST += [
         notes="The default is the exact form, as in PyTorch (JAX's jax.nn.gelu defaults to the tanh form). "
               "The exact form evaluates the normal tail Phi(-u) = exp(-u^2/2) S(u) and exp of the exact "
               "square: gelu(-30) is -1.5e-197, not 0. S is fitted piecewise, except in the float32 forward, "
-              "which takes it from one rational function (a single division, about 2.5x faster). "
+              "which takes it from one rational function (a single division, about 2x faster). "
               "The derivative has a zero near x = -0.752 (relative error grows there). "
               "The tanh form's constants are the float64 numbers sqrt(2/pi) = 0.7978845608028654 and 0.044715.",
     ),

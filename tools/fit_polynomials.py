@@ -1,7 +1,8 @@
 """Fit the polynomial coefficients used by fastact._math (run by hand, needs mpmath).
 
     python tools/fit_polynomials.py          # exp and log1p (printed)
-    python tools/fit_polynomials.py --erf    # writes fastact/_erf_data.py
+    python tools/fit_polynomials.py --erf    # writes fastact/_erf_data.py (the error function
+                                             # family's pieces and float32 gelu's rational S)
 
 Near-minimax fits (Chebyshev interpolation in 60-digit arithmetic) of
   Q(r) = (exp(r) - 1 - r) / r**2            on |r| <= ln(2)/2
@@ -156,12 +157,13 @@ def erf_data():
 # float32 gelu: a rational form of S (one division, no pieces).  With
 # K = sqrt(2 pi) rounded to float32 (within 0.002 ulp of it),
 #   S(u) = b(u) / (K u b(u) + a(u)),  i.e.  a / b = g(u) = 1 / S(u) - K u,
-# a of degree 4 and b of degree 5 with b(0) = 1, fitted on [0, GELU_UMAX] for
+# a of degree 4 and b of degree 5 with b(0) = 1 and a(0) = 2 (so S(0) = 1/2
+# exactly, and a(0) is a float32 number), fitted on [0, GELU_UMAX] for
 # the error of S relative to S.  g is smooth (it falls from 2 to about
 # K / u), and in K u b + a the error of b cancels against the numerator's b
 # for large u, where K u b dominates.  Linearized least squares in
 # u / GELU_UMAX, reweighted (Lawson) towards the minimax error.
-GELU_UMAX = 14.5  # float32 gelu(-u) rounds to -0 beyond about 14.33
+GELU_UMAX = 14.5  # float32 gelu(-u) rounds to -0 beyond about 14.36
 GELU_DEGREES = (4, 5)
 
 
@@ -182,9 +184,10 @@ def gelu_rational(nodes=4000, rounds=300):
     best = None
     for _ in range(rounds):
         row = np.sqrt(w) * to_s / np.abs(b_prev)
-        lhs = np.hstack([va, -g[:, None] * vb[:, 1:]]) * row[:, None]
-        c = np.linalg.lstsq(lhs, g * row, rcond=None)[0]
-        a, b = c[:m + 1], np.concatenate([[1.0], c[m + 1:]])
+        # a(t) - g b(t) = 0 with a0 = 2, b0 = 1: linear in the other coefficients
+        lhs = np.hstack([va[:, 1:], -g[:, None] * vb[:, 1:]]) * row[:, None]
+        c = np.linalg.lstsq(lhs, (g - 2.0) * row, rcond=None)[0]
+        a, b = np.concatenate([[2.0], c[:m]]), np.concatenate([[1.0], c[m:]])
         err = (va @ a / (vb @ b) - g) * to_s
         worst = float(np.abs(err).max())
         if best is None or worst < best[0]:
@@ -200,7 +203,8 @@ def gelu_rational(nodes=4000, rounds=300):
 def write_erf_data(path):
     data = erf_data()
     with open(path, "w") as fh:
-        fh.write('"""Polynomial coefficients of the error function family (fastact._math).\n\n'
+        fh.write('"""Coefficients of the error function family (fastact._math): polynomial\n'
+                 'pieces, and the rational S of float32 gelu ("G").\n\n'
                  'Written by tools/fit_polynomials.py --erf; do not edit by hand.\n"""\n\n')
         fh.write(f"ERF_FITS = {data!r}\n")
     for dt, d in data.items():
