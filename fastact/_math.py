@@ -253,6 +253,7 @@ def _build(T):
     # above tanh_hi, tanh(x) rounds to +-1
     tanh_hi = T(10.0) if is32 else T(20.0)
     scale_bits = T(SCALE_BITS_INT)
+    unscale = T(2.0 ** -SCALE_BITS_INT)
     scaled_lo = T(-149.0) if is32 else T(-791.0)  # exp(x) * 2**64 rounds to 0 below
     q = tuple(T(c) for c in _EXP_Q[T])
     p = tuple(T(c) for c in _LOG_P[T])
@@ -341,7 +342,7 @@ def _build(T):
         n1 = floor(n * half)
         return scale2(scale2(em1 + one, n1), n - n1)
 
-    u_ncdf_neg = _build_u_ncdf_neg(T, clamp, poly_q, ln2_hi, ln2_lo, magic) if is32 else None
+    u_ncdf_neg = _build_u_ncdf_neg(T, clamp, poly_q, log2e, ln2_hi, ln2_lo, magic, unscale) if is32 else None
 
     @njit(**_JIT)
     def expm1(x):
@@ -390,13 +391,13 @@ def _build(T):
 
     return SimpleNamespace(
         T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
-        exp_neg_scaled=exp_neg_scaled, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** 64),
-        UNSCALE=T(2.0 ** -64), expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        exp_neg_scaled=exp_neg_scaled, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** SCALE_BITS_INT),
+        UNSCALE=unscale, expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign, u_ncdf_neg=u_ncdf_neg, **erf_family,
     )
 
 
-def _build_u_ncdf_neg(T, clamp, poly_q, ln2_hi, ln2_lo, magic):
+def _build_u_ncdf_neg(T, clamp, poly_q, log2e, ln2_hi, ln2_lo, magic, unscale):
     """u Phi(-u) for float32 u >= 0 (NaN stays NaN; Phi the standard normal
     CDF), to relative accuracy down to the subnormal range: float32 gelu's
     forward, gelu(x) = x - v for x > 0 and -v for x < 0, v = |x| Phi(-|x|).
@@ -429,9 +430,8 @@ def _build_u_ncdf_neg(T, clamp, poly_q, ln2_hi, ln2_lo, magic):
     umax = T(fit["umax"])
     # below it, K bp <= a: a - q is exact (Sterbenz), as is a0 - a
     comp_hi = T(0.5)
-    # -log2(e) / 2: the product with u**2 is that of -u**2 / 2 with log2(e)
-    neg_half_log2e = T(-0.5 * 1.4426950408889634)
-    unscale = T(2.0 ** -SCALE_BITS_INT)
+    # -log2(e) / 2 (exact): the product with u**2 is that of -u**2 / 2 with log2(e)
+    neg_half_log2e = neg_half * log2e
 
     @njit(**_JIT_INLINE)
     def u_ncdf_neg(a):
