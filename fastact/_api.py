@@ -687,11 +687,13 @@ _fast_rows = {}  # (name, dtype) -> _Rows
 _ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those _rowwise has run
 
 
-def _rows_fast(name, x, axis, g=None):
+def _rows_fast(name, x, axis, g=None, out=None):
     """The softmax family's most common call, kept short: x (and g for a
     backward) C-contiguous float32 or float64 arrays of one shape and dtype,
-    reduced over the last axis, no out= or mask, once _rowwise has run the
-    same function and dtype.  None when it does not apply."""
+    reduced over the last axis, no mask, out= absent or an array of the same
+    shape, dtype and layout that is x or g or shares no memory with them,
+    once _rowwise has run the same function and dtype.  None when it does
+    not apply (the general path then checks everything)."""
     if type(x) is not np.ndarray or type(axis) is not int:
         return None
     d = x.dtype
@@ -709,7 +711,19 @@ def _rows_fast(name, x, axis, g=None):
         f = g.flags
         if not (f.c_contiguous and f.aligned):
             return None
-    res = np.empty(x.shape, d)
+    if out is None:
+        res = np.empty(x.shape, d)
+    else:
+        if type(out) is not np.ndarray or out.dtype is not d or out.shape != x.shape:
+            return None
+        f = out.flags
+        if not (f.c_contiguous and f.aligned and f.writeable):
+            return None
+        p = _data(out)
+        if not (p == _data(x) or (g is not None and p == _data(g))):
+            if np.may_share_memory(out, x) or (g is not None and np.may_share_memory(out, g)):
+                return None
+        res = out
     n = x.size
     if n:
         if nd != 2:
@@ -808,8 +822,8 @@ def softmax(x, /, axis=-1, *, where=None, out=None):
     only the elements where it is True take part, the others get 0, and a
     slice with no element left gives 0 (not NaN).
     """
-    if out is None and where is None:
-        r = _rows_fast("softmax", x, axis)
+    if where is None:
+        r = _rows_fast("softmax", x, axis, out=out)
         if r is not None:
             return r
     return _rowwise("softmax", "softmax", (x,), axis, out, ("x",), where)
@@ -817,8 +831,8 @@ def softmax(x, /, axis=-1, *, where=None, out=None):
 
 def softmin(x, /, axis=-1, *, where=None, out=None):
     """softmax(-x) along axis; where= as in softmax."""
-    if out is None and where is None:
-        r = _rows_fast("softmin", x, axis)
+    if where is None:
+        r = _rows_fast("softmin", x, axis, out=out)
         if r is not None:
             return r
     return _rowwise("softmin", "softmin", (x,), axis, out, ("x",), where)
@@ -826,10 +840,9 @@ def softmin(x, /, axis=-1, *, where=None, out=None):
 
 def log_softmax(x, /, axis=-1, *, out=None):
     """x - max - log(sum(exp(x - max))) along axis, without forming softmax."""
-    if out is None:
-        r = _rows_fast("log_softmax", x, axis)
-        if r is not None:
-            return r
+    r = _rows_fast("log_softmax", x, axis, out=out)
+    if r is not None:
+        return r
     return _rowwise("log_softmax", "log_softmax", (x,), axis, out, ("x",))
 
 
@@ -837,30 +850,27 @@ def softmax_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of softmax from grad and the forward's output y:
     y * (grad - sum(grad * y)) along axis.  Also right for a masked softmax
     (y is 0 where the mask was False, and so is the gradient)."""
-    if out is None:
-        r = _rows_fast("softmax_backward", y, axis, grad)
-        if r is not None:
-            return r
+    r = _rows_fast("softmax_backward", y, axis, grad, out)
+    if r is not None:
+        return r
     return _rowwise("softmax_backward", "softmax_backward", (grad, y), axis, out, ("grad", "y"))
 
 
 def softmin_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of softmin from grad and the forward's output y:
     -y * (grad - sum(grad * y)) along axis."""
-    if out is None:
-        r = _rows_fast("softmin_backward", y, axis, grad)
-        if r is not None:
-            return r
+    r = _rows_fast("softmin_backward", y, axis, grad, out)
+    if r is not None:
+        return r
     return _rowwise("softmin_backward", "softmin_backward", (grad, y), axis, out, ("grad", "y"))
 
 
 def log_softmax_backward(grad, y, /, axis=-1, *, out=None):
     """Gradient of log_softmax from grad and the forward's output y:
     grad - exp(y) * sum(grad) along axis."""
-    if out is None:
-        r = _rows_fast("log_softmax_backward", y, axis, grad)
-        if r is not None:
-            return r
+    r = _rows_fast("log_softmax_backward", y, axis, grad, out)
+    if r is not None:
+        return r
     return _rowwise("log_softmax_backward", "log_softmax_backward", (grad, y), axis, out, ("grad", "y"))
 
 

@@ -22,8 +22,8 @@ Accuracy comes from where the sums are carried:
   over lanes;
 * the backwards cancel: softmax's ``g_i - sum(g y)`` and log_softmax's
   ``g_i - exp(y_i) sum(g)``.  float32 softmax_backward takes a fast path with
-  a proven error bound and redoes a row in double-double when an element's
-  difference is too small for that bound; float32 log_softmax_backward
+  a proven error bound and redoes in float64, from a double-double sum, the
+  elements whose difference is too small for that bound; float32 log_softmax_backward
   computes in float32 with exp(y) in two parts and redoes in float64 the
   elements where the result cancels by more than its margin allows (found
   by blocks of 64, redone one by one);
@@ -51,8 +51,13 @@ _REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
 SUM_BLOCK = 256
 # float32 softmax_backward: with that bound, |g_i - s| >= 2**-18 * sum(|g y|)
 # keeps the error of g_i - s below 2**-26 relative (an eighth of a float32
-# ulp); a row with a smaller difference is redone in double-double.
+# ulp); an element with a smaller difference is redone in float64 from a
+# double-double sum.  (Such elements are rare, but a long row has some: with
+# g ~ N(0, 1), about 3 in a row of 2**20, 11 in 2**22.)
 FAST_MARGIN = 2.0 ** -18
+# the flagged elements are found by blocks of REPAIR_BLOCK (a vectorized
+# test per block, then the block's elements one by one where it has one)
+REPAIR_BLOCK = 64
 # lanes of the double-double reductions (a runtime value, so that LLVM
 # vectorizes the lane loop instead of unrolling it)
 LANES = 32
@@ -205,7 +210,15 @@ def _value_not_one(a, one, j):
     return (0.0 if v == one else v), 0.0
 
 
+@njit(**_OPTS)
+def _product_exact(a, b, j):
+    """_product for float32 a and b, whose product is exact in float64 (the
+    error term -0.0 folds away: v + -0.0 is v for every v)."""
+    return np.float64(a[j]) * np.float64(b[j]), -0.0
+
+
 dd_dot = _dd_reduction(_product)
+dd_dot_exact = _dd_reduction(_product_exact)  # (float32 data)
 _dd_sum = _dd_reduction(_value)
 _dd_sum_not_one = _dd_reduction(_value_not_one)
 
@@ -509,23 +522,27 @@ def _templates():
             hi = T(st)
             lo = T(st - np.float64(hi)) if fabs(hi) < INF else ZERO
             thr = T(a * FAST_MARGIN)
-            # a difference too close for the bound, or overflowed, sends the
-            # row to the float64 path (an or of flags runs twice as fast as
-            # a count).  The check rides along the pass that writes; with out
-            # g or y it also runs first, on its own, so that a row bound for
-            # the float64 path still has its inputs.
-            bad = False
-            if overlaps(out, g) or overlaps(out, y):
-                for i in range(n):
-                    d = fabs(g[i] - hi)
-                    bad |= (d < thr) | (not d < INF)
-            if not bad:
-                for i in range(n):
-                    d = g[i] - hi
-                    bad |= (fabs(d) < thr) | (not fabs(d) < INF)
-                    out[i] = SGN * (y[i] * (d - lo))
-                if not bad:
+            # out g or y: a flag found once out is written would leave the
+            # float64 redo without its inputs, so the check runs first
+            alias = overlaps(out, g) or overlaps(out, y)
+            if not (alias and fast_flagged(g, hi, thr)):
+                if not fast_write(g, y, out, hi, lo, thr, SGN):
                     return
+                dh, dl = dd_dot(g, y, acc)
+                dl = dl if abs(dh) < np.inf else 0.0
+                if repair(g, y, out, hi, thr, dh, dl, SGN):
+                    k, vk = dominant(g, y, dh, dl, acc)
+                    if k >= 0:
+                        out[k] = T(SGN * vk)
+                return
+            dh, dl = dd_dot(g, y, acc)
+            dl = dl if abs(dh) < np.inf else 0.0
+            k, vk = dominant(g, y, dh, dl, acc)
+            k = k if k >= 0 and flagged(g[k], hi, thr) else -1  # (as repair's)
+            select_write(g, y, out, hi, lo, thr, dh, dl, SGN)
+            if k >= 0:
+                out[k] = T(SGN * vk)
+            return
         dh, dl = dd_dot(g, y, acc)
         dl = dl if abs(dh) < np.inf else 0.0
         k, vk = dominant(g, y, dh, dl, acc)
@@ -533,6 +550,66 @@ def _templates():
             out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
         if k >= 0:
             out[k] = T(SGN * vk)
+
+    # -- float32 softmax_backward: y (g - hi - lo), hi + lo the float64 sum
+    # of the fast path, SUM_BLOCK's bound.  An element whose difference is
+    # too close for that bound, or not finite, is flagged (an or of flags
+    # runs twice as fast as a count) and redone in float64 from the
+    # double-double sum dh + dl: after the pass that writes, by repair; with
+    # out g or y, in the pass that writes, by select_write.  Both give the
+    # same bits.
+    def flagged_tpl(gi, hi, thr):
+        vector_width(_FP)
+        d = fabs(gi - hi)
+        return (d < thr) | (not d < INF)
+
+    def fast_flagged_tpl(g, hi, thr):
+        """Whether an element of g is flagged."""
+        vector_width(_FP)
+        f = False
+        for i in range(g.shape[0]):
+            f |= flagged(g[i], hi, thr)
+        return f
+
+    def fast_write_tpl(g, y, out, hi, lo, thr, sgn):
+        """out = the fast path's results; returns whether one is flagged."""
+        vector_width(_FP)
+        f = False
+        for i in range(g.shape[0]):
+            d = g[i] - hi
+            f |= (fabs(d) < thr) | (not fabs(d) < INF)
+            out[i] = sgn * (y[i] * (d - lo))
+        return f
+
+    def redo_tpl(gi, yi, dh, dl, sgn):
+        vector_width(_FP)
+        return T(sgn * (np.float64(yi) * ((np.float64(gi) - dh) - dl)))
+
+    def select_write_tpl(g, y, out, hi, lo, thr, dh, dl, sgn):
+        """out = the fast path's results, the flagged ones redone (out may
+        be g or y)."""
+        vector_width(_FP)
+        for i in range(g.shape[0]):
+            gi = g[i]
+            yi = y[i]
+            d = gi - hi
+            v = sgn * (yi * (d - lo))
+            out[i] = redo(gi, yi, dh, dl, sgn) if (fabs(d) < thr) | (not fabs(d) < INF) else v
+
+    def repair_tpl(g, y, out, hi, thr, dh, dl, sgn):
+        """Redo the flagged elements (found by blocks of REPAIR_BLOCK, a
+        vectorized test each) in out.  Returns whether one of them has y
+        above 1/2 (dominant's case)."""
+        vector_width(_FP)
+        n = g.shape[0]
+        half = False
+        for lo in range(0, n, REPAIR_BLOCK):
+            if fast_flagged(g[lo:lo + REPAIR_BLOCK], hi, thr):
+                for i in range(lo, min(lo + REPAIR_BLOCK, n)):
+                    if flagged(g[i], hi, thr):
+                        out[i] = redo(g[i], y[i], dh, dl, sgn)
+                        half |= y[i] > HALF
+        return half
 
     def dominant_tpl(g, y, dh, dl, acc):
         """(k, v): where one y_k exceeds 1/2 (a confident softmax) and g_k -
@@ -764,13 +841,11 @@ def _templates():
                 o[i] = (xs[i] - m) - lse
 
     def softmax_backward_long(g, y, out):
-        """(out must not overlap g or y: the float32 fast path writes a
-        block's results before the whole row is known to pass.)"""
         vector_width(_FP)
         n = g.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         part = np.zeros((nb, 3), np.float64)
-        if not IS64:  # softmax_backward_row's float32 fast path
+        if not IS64:  # softmax_backward_row's float32 fast path, by blocks
             for b in prange(nb):
                 lo = b * LONG_BLOCK
                 hi = min(lo + LONG_BLOCK, n)
@@ -786,23 +861,20 @@ def _templates():
             hi_ = T(st)
             lo_ = T(st - np.float64(hi_)) if fabs(hi_) < INF else ZERO
             thr = T(a * FAST_MARGIN)
-            # per block, the check and (where it passes) the results, in one
-            # parallel pass; a row with a block that fails is redone below
             bad = np.zeros(nb, np.bool_)
-            for b in prange(nb):
-                lo = b * LONG_BLOCK
-                hi = min(lo + LONG_BLOCK, n)
-                gs, ys, o = g[lo:hi], y[lo:hi], out[lo:hi]
-                f = False
-                for i in range(hi - lo):
-                    d = fabs(gs[i] - hi_)
-                    f |= (d < thr) | (not d < INF)
-                if not f:
-                    for i in range(hi - lo):
-                        o[i] = SGN * (ys[i] * ((gs[i] - hi_) - lo_))
-                bad[b] = f
+            alias = overlaps(out, g) or overlaps(out, y)
+            if alias:
+                for b in prange(nb):
+                    lo = b * LONG_BLOCK
+                    bad[b] = fast_flagged(g[lo:min(lo + LONG_BLOCK, n)], hi_, thr)
             if not bad.any():
-                return
+                for b in prange(nb):
+                    lo = b * LONG_BLOCK
+                    hi = min(lo + LONG_BLOCK, n)
+                    bad[b] = fast_write(g[lo:hi], y[lo:hi], out[lo:hi], hi_, lo_, thr, SGN)
+                if not bad.any():
+                    return
+                alias = False
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
@@ -811,6 +883,26 @@ def _templates():
             part[b, 1] = bc
         dh, dl = block_total(part)
         dl = dl if abs(dh) < np.inf else 0.0
+        if not IS64:
+            # the flagged elements redone: after the fast results, or with
+            # them where out is g or y
+            k, vk = -1, 0.0
+            if alias:
+                k, vk = dominant(g, y, dh, dl, np.empty((2, LANES), np.float64))
+                k = k if k >= 0 and flagged(g[k], hi_, thr) else -1
+            half = np.zeros(nb, np.bool_)
+            for b in prange(nb):
+                lo = b * LONG_BLOCK
+                hi = min(lo + LONG_BLOCK, n)
+                if alias:
+                    select_write(g[lo:hi], y[lo:hi], out[lo:hi], hi_, lo_, thr, dh, dl, SGN)
+                elif bad[b]:
+                    half[b] = repair(g[lo:hi], y[lo:hi], out[lo:hi], hi_, thr, dh, dl, SGN)
+            if half.any():
+                k, vk = dominant(g, y, dh, dl, np.empty((2, LANES), np.float64))
+            if k >= 0:
+                out[k] = T(SGN * vk)
+            return
         k, vk = dominant(g, y, dh, dl, np.empty((2, LANES), np.float64))
         for b in prange(nb):
             lo = b * LONG_BLOCK
@@ -947,10 +1039,11 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
-              dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_dot=dd_dot, dd_sum=dd_sum,
+              dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_sum=dd_sum,
+              dd_dot=dd_dot if T is np.float64 else dd_dot_exact,
               dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk, two_sum=_two_sum)
     tag = _tag(T)
     ns["normalize"] = instantiate(TEMPLATES["normalize_tpl"], f"sm_normalize_{tag}", ns)
@@ -958,6 +1051,8 @@ def _namespace(T):
     ns["shifted_exp"] = instantiate(TEMPLATES["shifted_exp_tpl"], f"sm_shifted_exp_{tag}", ns)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
     ns["dominant"] = instantiate(TEMPLATES["dominant_tpl"], f"sm_dominant_{tag}", ns)
+    for key in ("flagged", "fast_flagged", "fast_write", "redo", "select_write", "repair"):
+        ns[key] = instantiate(TEMPLATES[key + "_tpl"], f"sm_{key}_{tag}", ns)
     ns["block_total"] = instantiate(TEMPLATES["block_total_tpl"], f"sm_block_total_{tag}", ns)
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)

@@ -472,8 +472,8 @@ def test_long_rows_in_blocks(fn, dtype, rng):
     mode and thread count gives the same bits, each row is the row computed
     alone, and the results stay within the ulp bound, through the float32
     backwards' fallbacks too (elements of g set to cancel against the row's
-    sum, so that softmax_backward redoes its row in double-double and
-    log_softmax_backward its blocks in float64)."""
+    sum, so that softmax_backward redoes those elements from a double-double
+    sum and log_softmax_backward its blocks in float64)."""
     import numba
 
     from fastact import _softmax
@@ -503,6 +503,37 @@ def test_long_rows_in_blocks(fn, dtype, rng):
     exact = fn.exact(*[a[:2] for a in arrays])
     got = fn.result(fn(*arrays))[:2]
     assert_ulp(got, exact, dtype, ULP_BOUND[dtype], [a[:2] for a in arrays], f"{fn.id} {dtype} long rows")
+
+
+@pytest.mark.parametrize("case", ["flagged", "confident"])
+@pytest.mark.parametrize("length", [300, 20000], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_backward_in_place_gives_the_same_bits(name, length, case, rng):
+    """float32 softmax_backward redoes in float64 the elements its fast path
+    flags: after writing them into a new array, or while writing them when
+    out is the gradient or y (the inputs would be gone).  Both give the same
+    bits, in short rows and in rows taken in blocks, serial and parallel,
+    also where the flagged element is a confident row's y_k near 1."""
+    op = next(o for o in SOFTMAX if o.name == name)
+    sign = 1 if name == "softmax" else -1
+    x = rng.standard_normal((3, length)) * 2
+    if case == "confident":
+        x[:, 0] = 40.0
+    y = op.forward((sign * x).astype(F32))
+    g = rng.standard_normal((3, length)).astype(F32)
+    k = 0 if case == "confident" else 100
+    # g_k = sum(g y) (rounded): g_k - sum(g y) cancels, the element is flagged
+    g[:, k] = (g.astype(LD) * y.astype(LD)).sum(axis=1).astype(F32)
+    for mode in ("serial", "parallel"):
+        with fa.config(mode=mode):
+            want = op.backward(g, y)
+            for target in ("g", "y"):
+                a, b = g.copy(), y.copy()
+                got = op.backward(a, b, out=a if target == "g" else b)
+                np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32),
+                                              err_msg=f"{mode}, out={target}")
+    assert_ulp(op.grad_x(want), Fn(op, "backward").exact(g, y), F32, ULP_BOUND[F32], (g, y),
+               f"{name}_backward float32 {case}")
 
 
 @pytest.mark.parametrize("length", [7, 300, 20000], ids=str)
