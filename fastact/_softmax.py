@@ -516,6 +516,8 @@ def _templates():
     def softmax_backward_row(g, y, out, tmp, acc):
         vector_width(_FP)
         n = g.shape[0]
+        hi = lo = thr = ZERO
+        alias = False
         if not IS64:
             s, c, a = dot_blocked(g, y)
             st = s + c
@@ -528,26 +530,20 @@ def _templates():
             if not (alias and fast_flagged(g, hi, thr)):
                 if not fast_write(g, y, out, hi, lo, thr, SGN):
                     return
-                dh, dl = dd_dot(g, y, acc)
-                dl = dl if abs(dh) < np.inf else 0.0
-                if repair(g, y, out, hi, thr, dh, dl, SGN):
-                    k, vk = dominant(g, y, dh, dl, acc)
-                    if k >= 0:
-                        out[k] = T(SGN * vk)
-                return
-            dh, dl = dd_dot(g, y, acc)
-            dl = dl if abs(dh) < np.inf else 0.0
+                alias = False  # the fast results are in out: repair them
+        dh, dl = dd_dot(g, y, acc)
+        dl = dl if abs(dh) < np.inf else 0.0
+        k, vk = -1, 0.0
+        if IS64:
+            k, vk = dominant(g, y, dh, dl, acc)
+            for i in range(n):
+                out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
+        elif alias:
             k, vk = dominant(g, y, dh, dl, acc)
             k = k if k >= 0 and flagged(g[k], hi, thr) else -1  # (as repair's)
             select_write(g, y, out, hi, lo, thr, dh, dl, SGN)
-            if k >= 0:
-                out[k] = T(SGN * vk)
-            return
-        dh, dl = dd_dot(g, y, acc)
-        dl = dl if abs(dh) < np.inf else 0.0
-        k, vk = dominant(g, y, dh, dl, acc)
-        for i in range(n):
-            out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
+        elif repair(g, y, out, hi, thr, dh, dl, SGN):
+            k, vk = dominant(g, y, dh, dl, acc)
         if k >= 0:
             out[k] = T(SGN * vk)
 

@@ -1106,9 +1106,9 @@ def _softmax_backward_note(entry, results):
         scale = "y_i (|g_i| + sum_j |g_j y_j|)"
         how = ("float32: the products `g_j y_j` are exact in float64 and summed in float64 blocks whose "
                "sums are added exactly, an error bound computed alongside; where some `g_i` is too close to "
-               "the sum for that bound (a row with one `y_i` near 1, say) the row is redone with the sum as "
-               "a double-double. float64: the sum as a double-double (TwoProd and TwoSum, vectorized over "
-               "lanes) always.")
+               "the sum for that bound (in a row with one `y_i` near 1, say), that element is redone in "
+               "float64 from the sum as a double-double. float64: the sum as a double-double (TwoProd and "
+               "TwoSum, vectorized over lanes) always.")
     lines = ["**The backward and cancellation.** ",
              f"The backward is `{form}`, a difference: where the two terms nearly cancel, the result is much "
              "smaller than the terms, and an error of one ulp of the terms is a large error in ulps of the "
