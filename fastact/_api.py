@@ -719,10 +719,12 @@ def _rows_fast(name, x, axis, g=None, out=None):
         f = out.flags
         if not (f.c_contiguous and f.aligned and f.writeable):
             return None
-        p = _data(out)
-        if not (p == _data(x) or (g is not None and p == _data(g))):
-            if np.may_share_memory(out, x) or (g is not None and np.may_share_memory(out, g)):
-                return None
+        # each input the same array as out or apart from it (_data costs
+        # more than may_share_memory)
+        if np.may_share_memory(out, x) and _data(out) != _data(x):
+            return None
+        if g is not None and np.may_share_memory(out, g) and _data(out) != _data(g):
+            return None
         res = out
     n = x.size
     if n:
