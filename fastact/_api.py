@@ -719,11 +719,8 @@ def _rows_fast(name, x, axis, g=None, out=None):
         f = out.flags
         if not (f.c_contiguous and f.aligned and f.writeable):
             return None
-        # each input the same array as out or apart from it (_data costs
-        # more than may_share_memory)
-        if np.may_share_memory(out, x) and _data(out) != _data(x):
-            return None
-        if g is not None and np.may_share_memory(out, g) and _data(out) != _data(g):
+        # each input the same array as out or apart from it
+        if _aliased(x, out) or (g is not None and _aliased(g, out)):
             return None
         res = out
     n = x.size
