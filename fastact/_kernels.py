@@ -354,11 +354,17 @@ def scalar_jit(fn):
     return njit(nogil=True, error_model="numpy", **extra)(fn)
 
 
+# the helpers of _math's namespaces that cost no more than an arithmetic
+# operation; every other function there evaluates an exp, log, tanh or erf
+_CHEAP_MATH = ("clamp", "fma", "fabs", "maxnum", "copysign")
+
+
 def _transcendental(T):
-    M = MATH[T]
-    return {f for f in (M.exp, M.exp_scaled, M.expm1, M.log1p, M.tanh, getattr(M, "erf", None),
-                        getattr(M, "erfc", None), getattr(M, "exp_scaled2", None),
-                        getattr(M, "exp_sq_scaled", None)) if f is not None}
+    """The functions of MATH[T] that evaluate an exp, log, tanh or erf
+    (everything but the cheap helpers, so that a function added to _math
+    counts without being listed here)."""
+    return {f for k, f in vars(MATH[T]).items()
+            if k not in _CHEAP_MATH and hasattr(f, "py_func")}
 
 
 def _calls_any(fn, targets, depth=0):

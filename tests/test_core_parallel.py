@@ -46,6 +46,20 @@ def test_parallel_threshold_is_above_a_few_blocks():
     assert 4099 * 11 >= _jit.PARALLEL_THRESHOLD
 
 
+# (name, forward heavy, backward heavy): whether the scalar definition
+# evaluates an exp, log, tanh or erf per element, which starts the parallel
+# kernel at two blocks instead of 256 KiB (_jit.elementwise_threshold)
+HEAVINESS = [("sigmoid", True, False), ("tanh", True, False), ("silu", True, True), ("gelu", True, True),
+             ("logsigmoid", True, True), ("softplus", True, True), ("elu", True, True), ("mish", True, True),
+             ("relu", False, False), ("hardswish", False, False), ("softsign", False, False)]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("name, fwd, bwd", HEAVINESS, ids=[h[0] for h in HEAVINESS])
+def test_elementwise_heavy_finds_the_transcendental_helpers(name, fwd, bwd, dtype):
+    assert _kernels.elementwise_heavy(name, np.dtype(dtype).type) == (fwd, bwd)
+
+
 @pytest.mark.parametrize("op", params([o for o in OPS if o.kind == "elementwise"]))
 def test_parallel_mode_runs_the_parallel_kernels(op, rng):
     """mode='parallel' really runs the parallel kernels (they get compiled)."""
