@@ -375,38 +375,53 @@ def gelu(T, M):
     """x Phi(x), Phi the standard normal CDF.
 
     With u = |x| and e = exp(-u**2 / 2), Phi(-u) = e S(u) and
-    gelu'(-u) = -e D(u), D(u) = u / sqrt(2 pi) - S(u): S and D are fitted
-    piecewise in _math (in the tail as u S(u) and D(u) / u), e is computed
-    from the exact square of u.  So gelu(x) = x e S(-x) for x < 0 and
+    gelu'(-u) = -e D(u), D(u) = u / sqrt(2 pi) - S(u): for float64 S and D
+    are fitted piecewise in _math (in the tail as u S(u) and D(u) / u), e is
+    computed from the exact square of u.  So gelu(x) = x e S(-x) for x < 0 and
     x - x e S(x) for x > 0, relative accuracy down to the subnormal range.
     e is carried scaled by 2**64; a subnormal result is rounded once.
-    float32's forward takes S from a rational fit instead (_math.u_ncdf_neg:
-    one division where the pieces cost 22 selects; about 2x faster)."""
+    float32 takes S and D from rational fits instead (_math.u_ncdf_neg and
+    ncdf_slope_parts: one division where the pieces cost 22 selects; about
+    2x faster), and its backward rounds g e D once: g times the unrounded
+    sum y + c of ncdf_slope_parts, with the product's error from an fma."""
     zero, one, half = T(0), T(1), T(0.5)
     unscale = M.UNSCALE
     fabs, clamp = M.fabs, M.clamp
-    pieces, slope_pieces, exp_sq = M.ncdf_pieces, M.ncdf_slope_pieces, M.exp_sq_scaled
-    # beyond umax, gelu(-u) and gelu'(-u) are 0 even in the subnormal range
-    umax = T(16.0) if T is np.float32 else T(40.0)
     # beyond far, the backward's result may be subnormal: rounded once, at the end
     far = T(9.0) if T is np.float32 else T(30.0)
 
     if T is np.float32:
         u_ncdf_neg, copysign = M.u_ncdf_neg, M.copysign
+        slope_parts, fma = M.ncdf_slope_parts, M.fma
 
         def forward(x):
             v = u_ncdf_neg(fabs(x))  # |x| Phi(-|x|)
             return x - v if x > zero else copysign(v, x)
-    else:
-        def forward(x):
-            u = clamp(fabs(x), zero, umax)
-            r, tail = pieces(u)  # S(u), or u S(u) in the tail
-            e = exp_sq(u, half)
-            neg = x <= zero
-            # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
-            m = (-one if neg else one) if tail else x
-            y = (m * (e * r)) * unscale
-            return y if neg else x - y
+
+        def backward(g, x):
+            y, c, s = slope_parts(fabs(x))  # e D(|x|) = (y + c) s 2**-64
+            if x < zero:
+                p = g * y
+                w = p + fma(g, c, fma(g, y, -p))  # g (y + c), rounded once
+                return (-w * s) * unscale if x < -far else -w * (s * unscale)
+            v = fma(g, ((y + c) * s) * unscale, g)
+            return v if x == x else x  # NaN x: x itself, as in gelu_tanh's backward
+
+        return _inline(forward, backward)
+
+    pieces, slope_pieces, exp_sq = M.ncdf_pieces, M.ncdf_slope_pieces, M.exp_sq_scaled
+    # beyond umax, gelu(-u) and gelu'(-u) are 0 even in the subnormal range
+    umax = T(40.0)
+
+    def forward(x):
+        u = clamp(fabs(x), zero, umax)
+        r, tail = pieces(u)  # S(u), or u S(u) in the tail
+        e = exp_sq(u, half)
+        neg = x <= zero
+        # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
+        m = (-one if neg else one) if tail else x
+        y = (m * (e * r)) * unscale
+        return y if neg else x - y
 
     def backward(g, x):
         u = clamp(fabs(x), zero, umax)

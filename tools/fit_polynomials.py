@@ -2,7 +2,7 @@
 
     python tools/fit_polynomials.py          # exp and log1p (printed)
     python tools/fit_polynomials.py --erf    # writes fastact/_erf_data.py (the error function
-                                             # family's pieces and float32 gelu's rational S)
+                                             # family's pieces, float32 gelu's rational S and D)
 
 Near-minimax fits (Chebyshev interpolation in 60-digit arithmetic) of
   Q(r) = (exp(r) - 1 - r) / r**2            on |r| <= ln(2)/2
@@ -150,6 +150,7 @@ def erf_data():
         d["E"] = dict(hi=lay["erf_hi"], coeffs=[float(c) for c in reversed(poly)], error=float(worst))
         if dt == "float32":
             d["G"] = gelu_rational()
+            d["GD"] = gelu_slope_rational()
         out[dt] = d
     return out
 
@@ -167,49 +168,99 @@ GELU_UMAX = 14.5  # float32 gelu(-u) rounds to -0 beyond about 14.36
 GELU_DEGREES = (4, 5)
 
 
-def gelu_rational(nodes=4000, rounds=300):
+def _chebyshev_nodes(hi, nodes):
+    """Chebyshev points of [0, hi], ascending."""
     import numpy as np
 
-    k32 = float(np.float32(np.sqrt(2 * np.pi)))
-    m, n = GELU_DEGREES
     j = np.arange(nodes)
-    xs = np.sort(GELU_UMAX / 2 * (1 + np.cos(np.pi * (j + 0.5) / nodes)))
-    g = np.array([float(1 / f_S(mp.mpf(x)) - mp.mpf(k32) * mp.mpf(x)) for x in xs])
-    to_s = 1 / (k32 * xs + g)  # an error in g, times this, is S's relative error
-    t = xs / GELU_UMAX
+    return np.sort(hi / 2 * (1 + np.cos(np.pi * (j + 0.5) / nodes)))
+
+
+def _rational_fit(t, g, scale, m, n, a0=None, rounds=300):
+    """a / b ~ g at the nodes t (b(0) = 1; a(0) = a0 when given), minimizing
+    the largest |a / b - g| * scale: linearized least squares (a - g b = 0),
+    reweighted (Lawson) towards the minimax error.  Returns (error, a, b)."""
+    import numpy as np
+
     va = np.vander(t, m + 1, increasing=True)
     vb = np.vander(t, n + 1, increasing=True)
-    w = np.full(nodes, 1.0 / nodes)
-    b_prev = np.ones(nodes)
+    free = va if a0 is None else va[:, 1:]
+    w = np.full(len(t), 1.0 / len(t))
+    b_prev = np.ones(len(t))
     best = None
     for _ in range(rounds):
-        row = np.sqrt(w) * to_s / np.abs(b_prev)
-        # a(t) - g b(t) = 0 with a0 = 2, b0 = 1: linear in the other coefficients
-        lhs = np.hstack([va[:, 1:], -g[:, None] * vb[:, 1:]]) * row[:, None]
-        c = np.linalg.lstsq(lhs, (g - 2.0) * row, rcond=None)[0]
-        a, b = np.concatenate([[2.0], c[:m]]), np.concatenate([[1.0], c[m:]])
-        err = (va @ a / (vb @ b) - g) * to_s
+        row = np.sqrt(w) * scale / np.abs(b_prev)
+        lhs = np.hstack([free, -g[:, None] * vb[:, 1:]]) * row[:, None]
+        c = np.linalg.lstsq(lhs, (g if a0 is None else g - a0) * row, rcond=None)[0]
+        k = free.shape[1]
+        a = c[:k] if a0 is None else np.concatenate([[a0], c[:k]])
+        b = np.concatenate([[1.0], c[k:]])
+        err = (va @ a / (vb @ b) - g) * scale
         worst = float(np.abs(err).max())
         if best is None or worst < best[0]:
             best = (worst, a, b)
         b_prev = vb @ b
         w = w * np.sqrt(np.abs(err))
         w /= w.sum()
-    worst, a, b = best
+    return best
+
+
+def gelu_rational(nodes=4000, rounds=300):
+    import numpy as np
+
+    k32 = float(np.float32(np.sqrt(2 * np.pi)))
+    m, n = GELU_DEGREES
+    xs = _chebyshev_nodes(GELU_UMAX, nodes)
+    g = np.array([float(1 / f_S(mp.mpf(x)) - mp.mpf(k32) * mp.mpf(x)) for x in xs])
+    to_s = 1 / (k32 * xs + g)  # an error in g, times this, is S's relative error
+    # a(t) - g b(t) = 0 with a0 = 2, b0 = 1: linear in the other coefficients
+    worst, a, b = _rational_fit(xs / GELU_UMAX, g, to_s, m, n, a0=2.0, rounds=rounds)
     return dict(a=[float(c) / GELU_UMAX ** i for i, c in enumerate(a)],
                 b=[float(c) / GELU_UMAX ** i for i, c in enumerate(b)], k=k32, umax=GELU_UMAX, error=worst)
+
+
+# float32 gelu's backward: gelu'(-u) = -e D(u), and D has a zero at u = r
+# (about 0.7518; gelu' crosses zero at x = -r).  With C = 1 / sqrt(2 pi)
+# rounded to float32,
+#   D(u) = (u - r) (C + p(u) / b(u)),
+# p of degree 3 and b of degree 4 with b(0) = 1, fitted on [0, GELU_SLOPE_UMAX]
+# for the error relative to D / (u - r) (which falls from about 0.665 to C:
+# the rational part is at most 0.4 of it, so its rounding errors count for
+# less).  r is carried as two float32 numbers, hi + lo, to about 2**-48, so
+# that the factor u - r keeps relative accuracy next to the zero.
+GELU_SLOPE_UMAX = 16.0  # the backward's clamp: beyond it g e D rounds to 0
+GELU_SLOPE_DEGREES = (3, 4)
+
+
+def gelu_slope_rational(nodes=3000, rounds=200):
+    import numpy as np
+
+    r = mp.findroot(f_D, mp.mpf("0.75"))
+    r_hi = float(np.float32(float(r)))
+    r_lo = float(np.float32(float(r - mp.mpf(r_hi))))
+    c32 = float(np.float32(float(_c())))
+    m, n = GELU_SLOPE_DEGREES
+    xs = _chebyshev_nodes(GELU_SLOPE_UMAX, nodes)
+    h = [f_D(mp.mpf(x)) / (mp.mpf(x) - r) for x in xs]
+    g = np.array([float(v - mp.mpf(c32)) for v in h])
+    worst, a, b = _rational_fit(xs / GELU_SLOPE_UMAX, g, 1 / np.array([float(v) for v in h]), m, n,
+                                rounds=rounds)
+    return dict(p=[float(c) / GELU_SLOPE_UMAX ** i for i, c in enumerate(a)],
+                b=[float(c) / GELU_SLOPE_UMAX ** i for i, c in enumerate(b)], c=c32, r_hi=r_hi, r_lo=r_lo,
+                umax=GELU_SLOPE_UMAX, error=worst)
 
 
 def write_erf_data(path):
     data = erf_data()
     with open(path, "w") as fh:
         fh.write('"""Coefficients of the error function family (fastact._math): polynomial\n'
-                 'pieces, and the rational S of float32 gelu ("G").\n\n'
+                 'pieces, and the rational S of float32 gelu ("G") and of its backward\'s D ("GD").\n\n'
                  'Written by tools/fit_polynomials.py --erf; do not edit by hand.\n"""\n\n')
         fh.write(f"ERF_FITS = {data!r}\n")
     for dt, d in data.items():
         for k, v in d.items():
             degree = (len(v["a"]) - 1, len(v["b"]) - 1) if k == "G" else \
+                (len(v["p"]) - 1, len(v["b"]) - 1) if k == "GD" else \
                 len(v["coeffs"][0] if k != "E" else v["coeffs"]) - 1
             print(dt, k, "degree", degree, "error", v["error"])
 
