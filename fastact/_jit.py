@@ -65,10 +65,11 @@ ROWS_THRESHOLD = 1 << 14
 # (float64 relu crosses at 2^15).  So: kernels that evaluate an exp, log or
 # tanh go parallel from two blocks; the others from 256 KiB of input.
 # (_kernels.elementwise_heavy tells them apart.  It once missed the helpers
-# it did not list, so sigmoid and silu forward, silu, logsigmoid and softplus
-# backward and float32 gelu ran serial up to 2^16; measured on them, with
-# out=, serial / parallel at 2^14: 1.09 to 1.88, but silu backward float32
-# 0.96 (1.01 at 2^15); at 2^13: 0.60 to 0.98.)
+# it did not list, so the forwards of sigmoid, silu and float32 gelu and the
+# backwards of silu, logsigmoid and softplus ran serial up to 256 KiB (2^16
+# float32, 2^15 float64 elements); measured on them, with out=, serial /
+# parallel at 2^14: 1.09 to 1.88, but silu backward float32 0.96 (1.01 at
+# 2^15); at 2^13: 0.60 to 0.98.)
 HEAVY_THRESHOLD = 1 << 14
 LIGHT_THRESHOLD_BYTES = 1 << 18
 

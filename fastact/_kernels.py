@@ -354,17 +354,18 @@ def scalar_jit(fn):
     return njit(nogil=True, error_model="numpy", **extra)(fn)
 
 
-# the helpers of _math's namespaces that cost no more than an arithmetic
-# operation; every other function there evaluates an exp, log, tanh or erf
-_CHEAP_MATH = ("clamp", "fma", "fabs", "maxnum", "copysign")
+# the jitted helpers of _math's namespaces that cost no more than an
+# arithmetic operation (fma, fabs and the like are intrinsics, not jitted)
+_CHEAP_MATH = ("clamp",)
 
 
 def _transcendental(T):
-    """The functions of MATH[T] that evaluate an exp, log, tanh or erf
-    (everything but the cheap helpers, so that a function added to _math
-    counts without being listed here)."""
-    return {f for k, f in vars(MATH[T]).items()
-            if k not in _CHEAP_MATH and hasattr(f, "py_func")}
+    """The jitted functions of MATH[T] but the cheap ones: those that
+    evaluate an exp, log, tanh or erf, or a long polynomial (so that a
+    function added to _math counts as heavy without being listed here)."""
+    M = vars(MATH[T])
+    assert all(hasattr(M.get(k), "py_func") for k in _CHEAP_MATH), _CHEAP_MATH
+    return {f for k, f in M.items() if k not in _CHEAP_MATH and hasattr(f, "py_func")}
 
 
 def _calls_any(fn, targets, depth=0):

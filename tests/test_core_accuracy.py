@@ -17,7 +17,7 @@ from numba import njit
 import fastact as fa
 from fastact._math import MATH
 from fastact.testing import ulp_error
-from util import (F32, F64, FLOATS, FNS_ALL, LD, MP_EXACT, OPS_ALL, ULP_BOUND, assert_ulp, mp_exact, mpf_to_ld,
+from util import (F32, F64, FLOATS, FNS_ALL, LD, Fn, MP_EXACT, OPS_ALL, ULP_BOUND, assert_ulp, mp_exact, mpf_to_ld,
                   nan_positions_equal, no_fp_warnings, params, rule, sweep, values)
 
 
@@ -121,6 +121,38 @@ def test_infinities_and_zeros_elementwise(fn, dtype, rng):
     exact = fn.exact(*[a.astype(ct) for a in args])
     err = ulp_error(r, exact, dtype)
     assert np.all(err <= 1), f"{fn.name}{args}: got {r}, exact {exact}"
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("op", params([o for o in OPS_ALL if o.name == "gelu"]))
+def test_gelu_backward_extreme_gradients(op, dtype):
+    """grad = +-inf, near the largest finite value, or +-0: the product with
+    gelu' (finite and nonzero on the points) is the exact one rounded, an
+    infinity where it overflows, and a zero of the product's sign; never a
+    NaN from the kernel's split of the product.  Next to gelu's zero
+    (grad_zeros) the error is measured against grad times the derivative's
+    scale there, as in test_ulp_accuracy_whole_range."""
+    dtype = np.dtype(dtype)
+    x = np.concatenate([np.linspace(-9.5, 8.0, 351), [-0.7517915, -0.75179154, 0.7517915, -1e-30, 1e-30]]).astype(dtype)
+    fn = Fn(op, "backward")
+    big = np.finfo(dtype).max
+    for gv in (np.inf, -np.inf, big, -big, big / 8, 1e38, -0.0, 0.0):
+        g = np.full(x.shape, gv, dtype)
+        with no_fp_warnings():
+            got = fn.result(fn(g, x))
+        exact = fn.exact(g, x)
+        err = ulp_error(got, exact, dtype)
+        near = np.zeros(x.shape, bool)
+        for z in op.entry.grad_zeros:
+            near |= np.abs(x.astype(F64) - z) <= GRAD_ZERO_RADIUS
+        near &= np.isfinite(g) & (g != 0)
+        scale = np.abs(g[near].astype(F64)) * max(_derivative_scale(fn, z) for z in op.entry.grad_zeros)
+        with np.errstate(all="ignore"):
+            err[near] = np.abs(got[near].astype(LD) - exact[near]) / np.spacing(scale.astype(dtype)).astype(LD)
+        bad = ~(err <= ULP_BOUND[dtype])
+        assert not bad.any(), f"{op.id} grad={gv}: x={x[bad][:4]} got {got[bad][:4]}, exact {exact[bad][:4]}"
+        if gv == 0:
+            assert np.array_equal(np.signbit(got), np.signbit(exact)), f"{op.id} grad={gv}: zero signs"
 
 
 # The issue's explicit limits.

@@ -1,5 +1,6 @@
 """Serial and parallel kernels give bitwise identical results, whatever the
 thread count; concurrent calls from Python threads; fa.config and fa.info."""
+import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,15 +50,25 @@ def test_parallel_threshold_is_above_a_few_blocks():
 # (name, forward heavy, backward heavy): whether the scalar definition
 # evaluates an exp, log, tanh or erf per element, which starts the parallel
 # kernel at two blocks instead of 256 KiB (_jit.elementwise_threshold)
-HEAVINESS = [("sigmoid", True, False), ("tanh", True, False), ("silu", True, True), ("gelu", True, True),
-             ("logsigmoid", True, True), ("softplus", True, True), ("elu", True, True), ("mish", True, True),
-             ("relu", False, False), ("hardswish", False, False), ("softsign", False, False)]
+HEAVINESS = [("sigmoid", True, False), ("tanh", True, False), ("relu", False, False), ("leaky_relu", False, False),
+             ("elu", True, True), ("silu", True, True), ("softplus", True, True), ("mish", True, True),
+             ("selu", True, True), ("celu", True, True), ("hardtanh", False, False), ("relu6", False, False),
+             ("hardsigmoid", False, False), ("hardswish", False, False), ("softsign", False, False),
+             ("logsigmoid", True, True), ("threshold", False, False), ("product", False, False),
+             ("gelu", True, True), ("gelu_tanh", True, True)]
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("name, fwd, bwd", HEAVINESS, ids=[h[0] for h in HEAVINESS])
 def test_elementwise_heavy_finds_the_transcendental_helpers(name, fwd, bwd, dtype):
     assert _kernels.elementwise_heavy(name, np.dtype(dtype).type) == (fwd, bwd)
+
+
+def test_heaviness_table_covers_every_scalar_definition():
+    from fastact import _elementwise
+    defs = {n for n, f in vars(_elementwise).items()
+            if inspect.isfunction(f) and f.__module__ == _elementwise.__name__ and not n.startswith("_")}
+    assert defs == {h[0] for h in HEAVINESS}
 
 
 @pytest.mark.parametrize("op", params([o for o in OPS if o.kind == "elementwise"]))

@@ -225,10 +225,10 @@ def gelu_rational(nodes=4000, rounds=300):
 #   D(u) = (u - r) (C + p(u) / b(u)),
 # p of degree 3 and b of degree 4 with b(0) = 1, fitted on [0, GELU_SLOPE_UMAX]
 # for the error relative to D / (u - r) (which falls from about 0.665 to C:
-# the rational part is at most 0.4 of it, so its rounding errors count for
-# less).  r is carried as two float32 numbers, hi + lo, to about 2**-48, so
+# the rational part is at most about 0.4 of it, so its rounding errors count
+# for less).  r is carried as two float32 numbers, hi + lo, to about 2**-48, so
 # that the factor u - r keeps relative accuracy next to the zero.
-GELU_SLOPE_UMAX = 16.0  # the backward's clamp: beyond it g e D rounds to 0
+GELU_SLOPE_UMAX = 16.0  # the backward's clamp: e D(16) = 1.6e-55, g e D rounds to 0 for |g| < 4e9
 GELU_SLOPE_DEGREES = (3, 4)
 
 
