@@ -322,6 +322,14 @@ def glu_kernels(T):
     return tuple(out)
 
 
+# Activations whose bias_act forward stays in one pass although they evaluate
+# an exp (HEAVY would add the bias first, then apply them in a loop of their
+# own).  silu's small exp loses there: bench/bench_fused.py, two-pass / one-pass
+# time at 2^14, 2^16, 2^20: float32 1.03, 1.05, 1.34; float64 1.08, 1.10, 1.26
+# (its backward gains in float64, 0.85 to 0.90, and keeps the two passes).
+ONE_PASS_FORWARD = ("silu",)
+
+
 @functools.cache
 def bias_act_kernels(kernel, T):
     """dict of (serial, parallel) kernels for the scalar definition ``kernel``
@@ -330,6 +338,7 @@ def bias_act_kernels(kernel, T):
     f, fb = _callers(fwd, bwd)
     base = f"bias_{kernel}_{_tag(T)}"
     heavy, heavy_b = _kernels.elementwise_heavy(kernel, T)
+    heavy = heavy and kernel not in ONE_PASS_FORWARD
     uses_y = _uses_y(kernel)
     ns = dict(f=f, fb=fb, BLOCK=BIAS_BLOCK, row_sum=row_sum, USES_Y=uses_y, HEAVY=heavy,
               HEAVY_B=heavy_b or uses_y and heavy, STEP=BIAS_STEP)
