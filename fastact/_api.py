@@ -86,6 +86,12 @@ def _dense_same(a, b):
     return a.strides == b.strides and (a.flags.c_contiguous or a.flags.f_contiguous)
 
 
+def _outer_inner(shape, ax):
+    """(product of the lengths before axis ax, product of those after it).
+    math.prod of Python ints: exact, and a fraction of np.prod's call time."""
+    return math.prod(shape[:ax]), math.prod(shape[ax + 1:])
+
+
 def _aliased(a, b):
     """b shares memory with a in a way that elementwise in-place work can't handle."""
     if not np.may_share_memory(a, b):
@@ -1031,8 +1037,7 @@ def _prelu_layout(arr, weight, axis, fname):
     C = arr.shape[ax]
     if w.size != C:
         raise ValueError(f"{fname}: weight has {w.size} entries; expected 1 or {C} (the size of axis {axis})")
-    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
-    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    outer, inner = _outer_inner(arr.shape, ax)
     return w, (outer, C, inner)
 
 

@@ -432,8 +432,7 @@ def _bias_inputs(fname, x, bias, axis):
     if b.ndim != 1 or b.shape[0] != C:
         raise ValueError(f"{fname}: bias has shape {b.shape}; expected ({C},), the length of axis {axis} "
                          f"of x {arr.shape}")
-    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
-    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    outer, inner = _api._outer_inner(arr.shape, ax)
     return arr, b, T, rdt, outer, C, inner
 
 
@@ -592,8 +591,7 @@ def _glu_layout(arr, axis, fname):
     n = arr.shape[ax]
     if n % 2:
         raise ValueError(f"{fname}: the length of axis {axis} must be even, got {n} (x of shape {arr.shape})")
-    outer = int(np.prod(arr.shape[:ax], dtype=np.int64))
-    inner = int(np.prod(arr.shape[ax + 1:], dtype=np.int64))
+    outer, inner = _api._outer_inner(arr.shape, ax)
     half = arr.shape[:ax] + (n // 2,) + arr.shape[ax + 1:]
     return half, (outer, 2, (n // 2) * inner)
 
@@ -634,6 +632,17 @@ def glu_backward(grad, x, axis=-1, *, out=None):
     """Gradient of glu with respect to x (x's shape), from grad (the shape of
     glu's output) and the forward's input x: sigmoid(b) grad for the first
     half, a sigmoid(b) (1 - sigmoid(b)) grad for the second."""
+    if out is None and type(x) is np.ndarray and type(grad) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) \
+            and grad.dtype is x.dtype and x.ndim and type(axis) is int and (axis == -1 or axis == x.ndim - 1) \
+            and not x.shape[-1] % 2 and grad.shape == x.shape[:-1] + (x.shape[-1] // 2,) \
+            and x.flags.c_contiguous and grad.flags.c_contiguous:
+        res = np.empty(x.shape, x.dtype)
+        if res.size:
+            n = x.shape[-1]
+            shape3 = (x.size // n, 2, n // 2)
+            _, (s, p) = glu_kernels(np.float32 if x.dtype is _F32 else np.float64)
+            run(s, p, x.size, grad.reshape(shape3[0], shape3[2]), x.reshape(shape3), res.reshape(shape3))
+        return res
     fname = "glu_backward"
     arr = _api._asarray(x, fname)
     g = _api._asarray(grad, fname, "grad")
