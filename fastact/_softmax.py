@@ -478,18 +478,31 @@ def _templates():
             out[i] = out[i] if mask[i] else ZERO
 
     def log_sum_tpl(tmp, acc):
-        """log(sum(tmp) / 2**64) where tmp holds exp(x - max) * 2**64: computed
-        as log1p of the sum less one term 2**64 (the maximum's own), the
-        terms equal to 2**64 counted apart, so it keeps its relative accuracy
-        when the rest is tiny."""
+        """log(sum(tmp) / 2**64) where tmp holds exp(x - max) * 2**64,
+        computed as log1p of the sum less one term 2**64 (the maximum's own).
+        Where the other terms add up to less than that term (a confident
+        row), the sum takes the terms equal to 2**64 apart, so that it keeps
+        its relative accuracy when the rest is tiny; else the plain sum less
+        2**64 is as accurate, and one pass cheaper (float32 rows of 1024 in
+        L1, serial: 0.32 ns per element for the sum that sets those terms
+        apart, 0.08 for the plain one)."""
         vector_width(_FP)
         if IS64:
-            h, lo = dd_sum_not_one(tmp, ONE_B, acc)
-            k = count_equal(tmp, ONE_B)
-            s1 = (h + np.float64(k - 1) * ONE_B) + lo
+            h, lo = dd_sum(tmp, acc)
+            if h >= TWO_B:
+                t, e = two_sum(h, lo, -ONE_B)
+                s1 = t + e
+            else:
+                h, lo = dd_sum_not_one(tmp, ONE_B, acc)
+                k = count_equal(tmp, ONE_B)
+                s1 = (h + np.float64(k - 1) * ONE_B) + lo
         else:
-            s, k = sum64_not_one(tmp, ONE_B)
-            s1 = s + np.float64(k - 1) * ONE_B
+            s = sum64(tmp)
+            if s >= TWO_B:
+                s1 = s - ONE_B
+            else:
+                s, k = sum64_not_one(tmp, ONE_B)
+                s1 = s + np.float64(k - 1) * ONE_B
         return log1p64(s1 * UNSCALE)
 
     def shifted_exp_tpl(x, e):
@@ -1035,7 +1048,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, TWO_B=2.0 ** 65, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, sum_blocked=sum_blocked, dd_sum=dd_sum,

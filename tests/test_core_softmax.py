@@ -563,3 +563,39 @@ def test_softmax_backward_confident_rows(name, dtype, length, rng):
     g[:, 1 + half:1 + 2 * half] = -g[:, 1:1 + half] * np.dtype(dtype).type(1 - 2.0 ** -10)
     got = op.grad_x(op.backward(g, y))
     assert_ulp(got, fn.exact(g, y), dtype, ULP_BOUND[dtype], (g, y), f"{name}_backward {dtype} confident")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fname", ["log_softmax", "softmax_cross_entropy"])
+def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
+    """log(sum(exp(x - max))) is log1p of the terms other than the
+    maximum's: where they add up to less than that term, they are summed
+    apart from it (the sum less 1 would lose their digits); where they add up
+    to more, the plain sum less 1 is taken.  Rows whose other terms sum to
+    2**-60 .. 2**8 of the maximum's, on both sides of 1 and at it, stay within
+    the ulp bound (log_softmax) or its loss within 4 ulp in float64 of the
+    exact one (softmax_cross_entropy, per row)."""
+    import mpmath
+    length = 300
+    ratios = [2.0 ** -60, 2.0 ** -20, 0.25, 0.999, 1.0, 1.001, 1.5, 4.0, 2.0 ** 8]
+    x = np.empty((len(ratios), length), np.float64)
+    for r, ratio in enumerate(ratios):
+        # the other terms all equal: (length - 1) exp(-d) = ratio
+        d = -np.log(ratio / (length - 1))
+        x[r] = -d + rng.uniform(-1e-3, 1e-3, length)
+        x[r, 7] = 0.0
+    x = x.astype(dtype)
+    mpmath.mp.prec = 200
+    lse = np.array([float(mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(v))) for v in row)))
+                    for row in x], np.float64)
+    if fname == "log_softmax":
+        got = fa.log_softmax(x)
+        exact = np.array([[mpmath.mpf(float(v)) - mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(float(u)))
+                                                                         for u in row)) for v in row] for row in x])
+        want = np.vectorize(lambda v: np.longdouble(mpmath.nstr(v, 40)))(exact)
+        assert_ulp(got, want, dtype, ULP_BOUND[dtype], (x,), f"log_softmax {dtype}")
+    else:
+        labels = np.full(len(ratios), 7)
+        loss = fa.softmax_cross_entropy(x, labels, reduction="none")
+        np.testing.assert_allclose(loss.astype(np.float64), lse - x[:, 7].astype(np.float64),
+                                   rtol=4 * np.finfo(dtype).eps, atol=0)
