@@ -599,3 +599,34 @@ def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
         loss = fa.softmax_cross_entropy(x, labels, reduction="none")
         np.testing.assert_allclose(loss.astype(np.float64), lse - x[:, 7].astype(np.float64),
                                    rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("length", [300, 1024, 1025, 4000], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_backward_float32_near_the_fast_path_margin(name, length, rng):
+    """float32 softmax_backward's fast path flags the elements whose g_i -
+    sum(g y) is below its margin of sum(|g y|) (2**-17 for rows of up to
+    PLAIN_ROW, whose dot product is one sum; 2**-18 by blocks past it) and
+    redoes them in float64.  Elements set to differences of 2**-12 to 2**-44
+    of sum(|g y|), on both sides of either margin, stay within the ulp bound
+    whichever way they go (with no element flagged, those far below the
+    margin would be thousands of ulp off)."""
+    op = next(o for o in SOFTMAX if o.name == name)
+    sign = 1 if name == "softmax" else -1
+    x = rng.standard_normal((4, length)) * 2
+    y = op.forward((sign * x).astype(F32))
+    g = rng.standard_normal((4, length)).astype(F32)
+    ks = np.arange(12, 45, 2)
+    for r in range(4):
+        idx = rng.choice(length, len(ks), replace=False)
+        for i, k in zip(idx, ks):
+            # g_i = s + 2**-k a (1 - y_i)-corrected: s = sum(g y) moves with g_i,
+            # so solve g_i - (s_rest + g_i y_i) = t for g_i
+            gl, yl = g[r].astype(LD), y[r].astype(LD)
+            s_rest = (gl * yl).sum() - gl[i] * yl[i]
+            a = np.abs(gl * yl).sum()
+            t = rng.choice([-1.0, 1.0]) * LD(2.0) ** -int(k) * a
+            g[r, i] = np.float32((s_rest + t) / (1 - yl[i]))
+    got = op.grad_x(op.backward(g, y))
+    assert_ulp(got, Fn(op, "backward").exact(g, y), F32, ULP_BOUND[F32], (g, y),
+               f"{name}_backward float32 length {length}")
