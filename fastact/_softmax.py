@@ -56,12 +56,16 @@ SUM_BLOCK = 256
 # g ~ N(0, 1), about 3 in a row of 2**20, 11 in 2**22.)
 FAST_MARGIN = 2.0 ** -18
 # Rows of up to PLAIN_ROW elements take the dot product in one reassociated
-# sum, whose error is at most (n - 1) 2**-53 sum(|g y|): with PLAIN_MARGIN
-# the same 2**-26 holds (1023 2**-53 / 2**-17 < 2**-26), and such a row
-# flags elements twice as often.  Its pass costs 0.30 ns per element against
-# 0.52 by blocks (float32 (64, 1024), serial, plain write after it).
+# sum, whose error is at most (n - 1) 2**-53 sum(|g y|).  The flag compares
+# g with hi, the sum rounded to float32 (off by up to 2**-24 sum(|g y|)):
+# an element left unflagged is at least (PLAIN_MARGIN - 2**-24) sum(|g y|)
+# = 2**-17 (1 + 2**-7) sum(|g y|) from the sum, so the same 2**-26 holds
+# (1023 2**-53 / (2**-17 (1 + 2**-7)) < 2**-26; by blocks, 257 2**-53 /
+# (2**-18 (1 - 2**-6)) < 2**-26 too), and such a row flags elements about
+# twice as often.  Its pass costs 0.30 ns per element against 0.52 by
+# blocks (float32 (64, 1024), serial, a plain write after it).
 PLAIN_ROW = 1024
-PLAIN_MARGIN = 2.0 ** -17
+PLAIN_MARGIN = 2.0 ** -17 + 2.0 ** -23
 # the flagged elements are found by blocks of REPAIR_BLOCK (a vectorized
 # test per block, then the block's elements one by one where it has one)
 REPAIR_BLOCK = 64
@@ -498,17 +502,20 @@ def _templates():
 
     def log_sum_tpl(tmp, acc):
         """log(sum(tmp) / 2**64) where tmp holds exp(x - max) * 2**64,
-        computed as log1p of the sum less one term 2**64 (the maximum's own).
-        Where the other terms add up to less than that term (a confident
-        row), the sum takes the terms equal to 2**64 apart, so that it keeps
-        its relative accuracy when the rest is tiny; else the plain sum less
-        2**64 is as accurate, and one pass cheaper (float32 rows of 1024 in
-        L1, serial: 0.32 ns per element for the sum that sets those terms
-        apart, 0.08 for the plain one)."""
+        computed as log1p of the sum S less one term 2**64 (the maximum's
+        own), r = S - 2**64.  The plain sum less 2**64 keeps r within about 2**-27
+        (float32 data: S's error is below (n - 1) 2**-53 S, and r >= n
+        2**-26 2**64 is asked) or 2**-60 (float64: the double-double sum's
+        about 2**-100 S, and r >= 2**-40 2**64) of itself; below that (a
+        confident row, its other terms tiny) the terms equal to 2**64 are
+        summed apart, so that r keeps its relative accuracy however small.
+        The plain sum is one pass and cheaper (float32 rows of 1024 in L1,
+        serial: 0.08 ns per element, against 0.32 for the sum that sets those
+        terms apart)."""
         vector_width(_FP)
         if IS64:
             h, lo = dd_sum(tmp, acc)
-            if h >= TWO_B:
+            if h >= ONE_B + 2.0 ** 24:
                 t, e = two_sum(h, lo, -ONE_B)
                 s1 = t + e
             else:
@@ -517,7 +524,7 @@ def _templates():
                 s1 = (h + np.float64(k - 1) * ONE_B) + lo
         else:
             s = sum64(tmp)
-            if s >= TWO_B:
+            if s >= ONE_B + np.float64(tmp.shape[0]) * 2.0 ** 38:
                 s1 = s - ONE_B
             else:
                 s, k = sum64_not_one(tmp, ONE_B)
@@ -584,12 +591,14 @@ def _templates():
             out[k] = T(SGN * vk)
 
     # -- float32 softmax_backward: y (g - hi - lo), hi + lo the float64 sum
-    # of the fast path, SUM_BLOCK's bound.  An element whose difference is
-    # too close for that bound, or not finite, is flagged (an or of flags
-    # runs twice as fast as a count) and redone in float64 from the
-    # double-double sum dh + dl: after the pass that writes, by repair; with
-    # out g or y, in the pass that writes, by select_write.  Both give the
-    # same bits.
+    # of the fast path (one sum up to PLAIN_ROW, blocks past it, each with
+    # its bound).  An element whose difference is too close for that bound
+    # is flagged (an or of flags runs twice as fast as a count; flagged and
+    # the repair also flag a difference that is not finite, which the pass
+    # that writes rules out for the whole row from hi) and redone in float64
+    # from the double-double sum dh + dl: after the pass that writes, by
+    # repair; with out g or y, in the pass that writes, by select_write.
+    # Both give the same bits.
     def flagged_tpl(gi, hi, thr):
         vector_width(_FP)
         d = fabs(gi - hi)
@@ -607,9 +616,13 @@ def _templates():
         """out = the fast path's results; returns whether one is flagged.
         Where hi is finite, so is every element of g and y (a product or a
         sum with an infinity or a NaN would have made the float64 sum, and
-        so hi, infinite or NaN): the loop then tests |g - hi| < thr alone."""
+        so hi, infinite or NaN), and where |hi| < HI_SAFE, g - hi cannot
+        overflow (float32: |g| <= 2**128 - 2**104, so |g - hi| stays below
+        2**128 - 2**103, where rounding reaches inf): the loop then tests
+        |g - hi| < thr alone, and a row past HI_SAFE is flagged whole (the
+        repair tests every element)."""
         vector_width(_FP)
-        f = not fabs(hi) < INF
+        f = not fabs(hi) < HI_SAFE
         for i in range(g.shape[0]):
             d = g[i] - hi
             f |= fabs(d) < thr
@@ -1074,7 +1087,7 @@ def _namespace(T):
     """The globals of the row templates for compute dtype T."""
     M, M64 = MATH[T], MATH[np.float64]
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, TWO_B=2.0 ** 65, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, nan_in=nan_in, min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
               dot_blocked=dot_blocked, dot_abs=dot_abs, sum_blocked=sum_blocked, dd_sum=dd_sum,

@@ -569,15 +569,17 @@ def test_softmax_backward_confident_rows(name, dtype, length, rng):
 @pytest.mark.parametrize("fname", ["log_softmax", "softmax_cross_entropy"])
 def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
     """log(sum(exp(x - max))) is log1p of the terms other than the
-    maximum's: where they add up to less than that term, they are summed
-    apart from it (the sum less 1 would lose their digits); where they add up
-    to more, the plain sum less 1 is taken.  Rows whose other terms sum to
-    2**-60 .. 2**8 of the maximum's, on both sides of 1 and at it, stay within
-    the ulp bound (log_softmax) or its loss within 4 ulp in float64 of the
-    exact one (softmax_cross_entropy, per row)."""
+    maximum's, r: the plain sum less 1 where r is large enough for the
+    sum's error (float32 data: n 2**-26, float64: 2**-40), else the terms
+    equal to the maximum's summed apart (the sum less 1 would lose r's
+    digits).  Rows whose other terms sum to 2**-60 .. 2**8 of the maximum's,
+    on both sides of either switch, stay within the ulp bound (log_softmax)
+    or its loss within 4 eps of the dtype, relative, of the exact one
+    (softmax_cross_entropy, per row)."""
     import mpmath
     length = 300
-    ratios = [2.0 ** -60, 2.0 ** -20, 0.25, 0.999, 1.0, 1.001, 1.5, 4.0, 2.0 ** 8]
+    ratios = [2.0 ** -60, 2.0 ** -42, 2.0 ** -38, 2.0 ** -20, 2.0 ** -18, 2.0 ** -16, 0.25, 0.999, 1.0, 1.001,
+              1.5, 4.0, 2.0 ** 8]
     x = np.empty((len(ratios), length), np.float64)
     for r, ratio in enumerate(ratios):
         # the other terms all equal: (length - 1) exp(-d) = ratio
@@ -605,28 +607,55 @@ def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
 @pytest.mark.parametrize("name", ["softmax", "softmin"])
 def test_softmax_backward_float32_near_the_fast_path_margin(name, length, rng):
     """float32 softmax_backward's fast path flags the elements whose g_i -
-    sum(g y) is below its margin of sum(|g y|) (2**-17 for rows of up to
-    PLAIN_ROW, whose dot product is one sum; 2**-18 by blocks past it) and
-    redoes them in float64.  Elements set to differences of 2**-12 to 2**-44
-    of sum(|g y|), on both sides of either margin, stay within the ulp bound
-    whichever way they go (with no element flagged, those far below the
-    margin would be thousands of ulp off)."""
+    sum(g y) is below its margin of sum(|g y|) (about 2**-17 for rows of up
+    to PLAIN_ROW, whose dot product is one sum; 2**-18 by blocks past it) and
+    redoes them in float64.  Elements placed at 1.5 2**-k of sum(|g y|) from
+    the sum, k = 12 .. 30 and a few far below (all placed together: the sum
+    moves with them), fall on both sides of either margin, and stay within
+    the ulp bound whichever way they go (with no element flagged, those far
+    below the margin would be thousands of ulp off)."""
     op = next(o for o in SOFTMAX if o.name == name)
     sign = 1 if name == "softmax" else -1
     x = rng.standard_normal((4, length)) * 2
     y = op.forward((sign * x).astype(F32))
     g = rng.standard_normal((4, length)).astype(F32)
-    ks = np.arange(12, 45, 2)
+    ks = np.array(list(range(12, 31)) + [34, 38, 44])
+    placed = []
     for r in range(4):
         idx = rng.choice(length, len(ks), replace=False)
-        for i, k in zip(idx, ks):
-            # g_i = s + 2**-k a (1 - y_i)-corrected: s = sum(g y) moves with g_i,
-            # so solve g_i - (s_rest + g_i y_i) = t for g_i
-            gl, yl = g[r].astype(LD), y[r].astype(LD)
-            s_rest = (gl * yl).sum() - gl[i] * yl[i]
-            a = np.abs(gl * yl).sum()
-            t = rng.choice([-1.0, 1.0]) * LD(2.0) ** -int(k) * a
-            g[r, i] = np.float32((s_rest + t) / (1 - yl[i]))
+        gl, yl = g[r].astype(LD), y[r].astype(LD)
+        a = np.abs(gl * yl).sum()
+        t = rng.choice([-1.0, 1.0], len(ks)).astype(LD) * LD(1.5) * LD(2.0) ** -ks.astype(LD) * a
+        rest = np.ones(length, bool)
+        rest[idx] = False
+        # g_i = s + t_i for i in idx, s = sum(g y): s (1 - sum y_idx) = sum over the rest + sum t y_idx
+        s = ((gl * yl)[rest].sum() + (t * yl[idx]).sum()) / (1 - yl[idx].sum())
+        g[r, idx] = (s + t).astype(F32)
+        gl = g[r].astype(LD)
+        placed.append(np.abs(gl[idx] - (gl * yl).sum()) / np.abs(gl * yl).sum())
+    placed = np.concatenate(placed)
+    for lo, hi in ((2.0 ** -17, 2.0 ** -16), (2.0 ** -18, 2.0 ** -17), (0, 2.0 ** -19)):
+        assert np.any((placed > lo) & (placed < hi)), (lo, hi)
     got = op.grad_x(op.backward(g, y))
     assert_ulp(got, Fn(op, "backward").exact(g, y), F32, ULP_BOUND[F32], (g, y),
                f"{name}_backward float32 length {length}")
+
+
+@pytest.mark.parametrize("length", [2, 300, 20000], ids=str)
+def test_softmax_backward_float32_difference_near_the_largest_float(length):
+    """g = +-3e38 with sum(g y) = 2.4e38 (finite): g - sum(g y) in float32
+    overflows for the second element, whose exact result (-5.4e37 y) is
+    finite.  The fast path takes no row with a sum that large; the result is
+    the float64 one, with out a new array or the gradient itself."""
+    g = np.zeros((1, length), F32)
+    g[0, :2] = [3e38, -3e38]
+    y = np.zeros((1, length), F32)
+    y[0, :2] = [0.9, 0.1]
+    want = (y.astype(np.float64) * (g.astype(np.float64) - (g.astype(np.float64) * y).sum())).astype(F32)
+    assert np.all(np.isfinite(want))
+    for mode in ("serial", "parallel"):
+        with fa.config(mode=mode), no_fp_warnings():
+            got = fa.softmax_backward(g, y)
+            np.testing.assert_array_equal(got, want, err_msg=mode)
+            gg = g.copy()
+            np.testing.assert_array_equal(fa.softmax_backward(gg, y, out=gg), want, err_msg=f"{mode} out=g")

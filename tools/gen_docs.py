@@ -1104,8 +1104,9 @@ def _softmax_backward_note(entry, results):
         form = "dx_i = y_i (g_i - sum_j g_j y_j)" if entry.name == "softmax" else \
             "dx_i = -y_i (g_i - sum_j g_j y_j)"
         scale = "y_i (|g_i| + sum_j |g_j y_j|)"
-        how = ("float32: the products `g_j y_j` are exact in float64 and summed in float64 blocks whose "
-               "sums are added exactly, an error bound computed alongside; where some `g_i` is too close to "
+        how = ("float32: the products `g_j y_j` are exact in float64 and summed in float64 (rows of up to "
+               "1024 in one sum, longer rows in blocks whose sums are added exactly), an error bound computed "
+               "alongside; where some `g_i` is too close to "
                "the sum for that bound (in a row with one `y_i` near 1, say), that element is redone in "
                "float64 from the sum as a double-double. float64: the sum as a double-double (TwoProd and "
                "TwoSum, vectorized over lanes) always.")
