@@ -596,19 +596,27 @@ def _glu_layout(arr, axis, fname):
     return half, (outer, 2, (n // 2) * inner)
 
 
+def _glu_fast(x, axis):
+    """x's layout (rows, 2, half) when glu and its backward take their fast
+    path (a C-contiguous float32 or float64 array split along its last axis,
+    of even length), else None."""
+    if type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) and x.ndim and type(axis) is int \
+            and (axis == -1 or axis == x.ndim - 1) and not x.shape[-1] % 2 and x.flags.c_contiguous:
+        n = x.shape[-1]
+        return (x.size // n if n else 0, 2, n // 2)
+    return None
+
+
 def glu(x, axis=-1, *, out=None):
     """Gated linear unit (Dauphin et al. 2017), as PyTorch's F.glu: x split
     in two halves a, b along ``axis`` (its length must be even),
     a * sigmoid(b)."""
-    if out is None and type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) and x.ndim \
-            and type(axis) is int and (axis == -1 or axis == x.ndim - 1) and not x.shape[-1] % 2 \
-            and x.flags.c_contiguous:
-        n = x.shape[-1]
-        res = np.empty(x.shape[:-1] + (n // 2,), x.dtype)
+    shape3 = _glu_fast(x, axis) if out is None else None
+    if shape3 is not None:
+        res = np.empty(x.shape[:-1] + (shape3[2],), x.dtype)
         if res.size:
-            outer = x.size // n
             (s, p), _ = glu_kernels(np.float32 if x.dtype is _F32 else np.float64)
-            run(s, p, x.size, x.reshape(outer, 2, n // 2), res.reshape(outer, n // 2))
+            run(s, p, x.size, x.reshape(shape3), res.reshape(shape3[0], shape3[2]))
         return res
     fname = "glu"
     arr = _api._asarray(x, fname)
@@ -632,14 +640,11 @@ def glu_backward(grad, x, axis=-1, *, out=None):
     """Gradient of glu with respect to x (x's shape), from grad (the shape of
     glu's output) and the forward's input x: sigmoid(b) grad for the first
     half, a sigmoid(b) (1 - sigmoid(b)) grad for the second."""
-    if out is None and type(x) is np.ndarray and type(grad) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64) \
-            and grad.dtype is x.dtype and x.ndim and type(axis) is int and (axis == -1 or axis == x.ndim - 1) \
-            and not x.shape[-1] % 2 and grad.shape == x.shape[:-1] + (x.shape[-1] // 2,) \
-            and x.flags.c_contiguous and grad.flags.c_contiguous:
+    shape3 = _glu_fast(x, axis) if out is None and type(grad) is np.ndarray else None
+    if shape3 is not None and grad.dtype is x.dtype and grad.flags.c_contiguous \
+            and grad.shape == x.shape[:-1] + (shape3[2],):
         res = np.empty(x.shape, x.dtype)
         if res.size:
-            n = x.shape[-1]
-            shape3 = (x.size // n, 2, n // 2)
             _, (s, p) = glu_kernels(np.float32 if x.dtype is _F32 else np.float64)
             run(s, p, x.size, grad.reshape(shape3[0], shape3[2]), x.reshape(shape3), res.reshape(shape3))
         return res

@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import fastact as fa  # noqa: E402
-from fastact import reference as R  # noqa: E402
+from fastact import _softmax, reference as R  # noqa: E402
 from fastact.testing import EXACT_BITS, HIGH, from_hp, to_hp, ulp_error  # noqa: E402
 
 ACTIVATIONS = fa.ACTIVATIONS
@@ -1105,7 +1105,7 @@ def _softmax_backward_note(entry, results):
             "dx_i = -y_i (g_i - sum_j g_j y_j)"
         scale = "y_i (|g_i| + sum_j |g_j y_j|)"
         how = ("float32: the products `g_j y_j` are exact in float64 and summed in float64 (rows of up to "
-               "1024 in one sum, longer rows in blocks whose sums are added exactly), an error bound computed "
+               f"{_softmax.PLAIN_ROW} in one sum, longer rows in blocks whose sums are added exactly), an error bound computed "
                "alongside; where some `g_i` is too close to "
                "the sum for that bound (in a row with one `y_i` near 1, say), that element is redone in "
                "float64 from the sum as a double-double. float64: the sum as a double-double (TwoProd and "
