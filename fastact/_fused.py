@@ -18,13 +18,33 @@ import operator
 import numpy as np
 
 from . import _api, _elementwise, _kernels
-from ._jit import REDUCE_FASTMATH, instantiate, run
+from ._jit import HEAVY_THRESHOLD, PARALLEL_THRESHOLD, REDUCE_FASTMATH, instantiate, run, run_at
 from ._math import MATH
 from ._registry import ACTIVATIONS, ELEMENTWISE, REQUIRED
 
-# rows of the (rows, C) layout per partial sum of the bias gradient: fixed, so
-# that the sums do not depend on how the rows are shared among threads
-BIAS_BLOCK = 256
+# Rows of the (rows, C) layout per partial sum of the bias gradient (see
+# bias_block): a function of the shape alone, so that the sums do not depend
+# on how the blocks are shared among threads.  The blocks are also the
+# parallel backward's unit of work: at most BIAS_MAX_BLOCKS of them, of at
+# least BIAS_BLOCK_ELEMENTS elements (two blocks from the heavy activations'
+# parallel threshold, 2^14) and BIAS_BLOCK_ROWS rows (the float64 partial
+# sums then take at most half the bytes of a float32 output).  A fixed 256
+# rows gave rows of 1024 a single block up to 2^18 elements, and the backward
+# ran on one core.  The cap on their number bounds the calls of the serial
+# kernel per parallel run: with one block per 4 rows (blocks of any size
+# allowed), the parallel relu backward on (1024, 1024) float32 took 2x the
+# time of blocks of 64 rows or more (the serial kernel's own time did not
+# change as much: 1.3x).
+BIAS_BLOCK_ELEMENTS = _kernels.BLOCK
+BIAS_BLOCK_ROWS = 4
+BIAS_MAX_BLOCKS = 16
+
+
+def bias_block(n_rows, row_len):
+    """Rows per partial sum of the bias gradient on (n_rows, row_len)."""
+    return max(BIAS_BLOCK_ROWS, BIAS_BLOCK_ELEMENTS // max(row_len, 1), -(-n_rows // BIAS_MAX_BLOCKS))
+
+
 # elements per step of the kernels that add the bias first and then apply an
 # expensive activation in one flat loop (in L1 in between)
 BIAS_STEP = 4096
@@ -77,10 +97,32 @@ def _templates():
         for i in range(z.shape[0]):
             gx[i] = fb(g[i], f(z[i], p) if USES_Y else z[i], p)
 
+    # A heavy activation on rows of at least ROW_MIN (ROW_MIN_B backward)
+    # elements runs a row at a time through bias_row (bias_row_b), a loop
+    # compiled on its own: no copy through L1, and none of the slowdown of
+    # the nested loop (see BIAS_ROW_MIN for the measurements).
+    def bias_row(xr, b, o, p):
+        vector_width(_FP)
+        for c in range(b.shape[0]):
+            o[c] = f(xr[c] + b[c], p)
+
+    def bias_row_b(gr, xr, b, o, acc, p):
+        """o = activation'(xr + b) gr and acc += o (in float64)."""
+        vector_width(_FP)
+        for c in range(b.shape[0]):
+            z = xr[c] + b[c]
+            o[c] = fb(gr[c], f(z, p) if USES_Y else z, p)
+        for c in range(b.shape[0]):
+            acc[c] += np.float64(o[c])
+
     def bias_cols(x, b, out, p):
         vector_width(_FP)
         n = x.shape[0]
         C = x.shape[1]
+        if BY_ROW and C >= ROW_MIN:
+            for r in range(n):
+                row(x[r], b, out[r], p)
+            return
         step = max(1, STEP // max(C, 1)) if HEAVY else max(n, 1)
         for lo in range(0, n, step):
             hi = min(lo + step, n)
@@ -105,19 +147,27 @@ def _templates():
             if HEAVY:
                 apply(o, p)
 
-    def bias_cols_bwd(g, x, b, gx, part, p):
+    def bias_cols_bwd(g, x, b, gx, part, blk, p):
         """gx and part[k] = the float64 column sums of gx over rows
-        [k BLOCK, (k + 1) BLOCK)."""
+        [k blk, (k + 1) blk)."""
         vector_width(_FP)
         n = x.shape[0]
         C = x.shape[1]
-        step = max(1, STEP // max(C, 1)) if HEAVY_B else BLOCK
+        if BY_ROW_B and C >= ROW_MIN_B:
+            for k in range(part.shape[0]):
+                acc = part[k]
+                acc[:] = 0.0
+                for r in range(k * blk, min(n, (k + 1) * blk)):
+                    row_b(g[r], x[r], b, gx[r], acc, p)
+            return
+        # rows per step, still in L1 (HEAVY_B) or L2 for the sums
+        step = max(1, (STEP if HEAVY_B else BIAS_BLOCK_ELEMENTS) // max(C, 1))
         zbuf = np.empty(step * C if HEAVY_B else 0, x.dtype)  # z (gx may be g)
         for k in range(part.shape[0]):
             acc = part[k]
             acc[:] = 0.0
-            end = min(n, (k + 1) * BLOCK)
-            for lo in range(k * BLOCK, end, step):
+            end = min(n, (k + 1) * blk)
+            for lo in range(k * blk, end, step):
                 hi = min(lo + step, end)
                 for r in range(lo, hi):
                     xr = x[r]
@@ -197,13 +247,13 @@ def _templates():
             hi = min(lo + size, n)
             inner(x[lo:hi], b, out[lo:hi], r0 + lo, p)
 
-    def pbias_cols_bwd(g, x, b, gx, part, p):
+    def pbias_cols_bwd(g, x, b, gx, part, blk, p):
         vector_width(_FP)
         n = x.shape[0]
         for k in prange(part.shape[0]):
-            lo = k * BLOCK
-            hi = min(n, lo + BLOCK)
-            inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[k:k + 1], p)
+            lo = k * blk
+            hi = min(n, lo + blk)
+            inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[k:k + 1], blk, p)
 
     def pbias_rows_bwd(g, x, b, gx, part, r0, p):
         vector_width(_FP)
@@ -322,12 +372,33 @@ def glu_kernels(T):
     return tuple(out)
 
 
-# Activations whose bias_act forward stays in one pass although they evaluate
-# an exp (HEAVY would add the bias first, then apply them in a loop of their
-# own).  silu's small exp loses there: bench/bench_fused.py, two-pass / one-pass
-# time at 2^14, 2^16, 2^20: float32 1.03, 1.05, 1.34; float64 1.08, 1.10, 1.26
-# (its backward gains in float64, 0.85 to 0.90, and keeps the two passes).
+# Activations whose bias_act forward on short rows stays in one pass although
+# they evaluate an exp (HEAVY would add the bias first, then apply them in a
+# loop of their own).  silu's small exp loses there: bench/bench_fused.py,
+# two-pass / one-pass time at 2^14, 2^16, 2^20: float32 1.03, 1.05, 1.34;
+# float64 1.08, 1.10, 1.26 (its backward gains in float64, 0.85 to 0.90, and
+# keeps the two passes).
 ONE_PASS_FORWARD = ("silu",)
+
+# Rows (the bias's length) from which a heavy activation runs a row at a time
+# through bias_row / bias_row_b, compiled on their own, rather than the loops
+# above.  Serial kernels on 2^16 elements, float32 and float64, 2-core Zen3,
+# seven alternated rounds, min (row-at-a-time time / the other):
+#   forward, C = 64 / 128 / 256 / 1024:
+#     silu     0.97-0.91  0.94-0.84  0.86-0.80  0.83-0.72
+#     sigmoid  0.99-0.86  0.84-0.78  0.82-0.72  0.73-0.83
+#     tanh     0.88-0.87  0.79-0.78  0.78-0.75  0.67-0.81
+#     elu      0.77-0.86  0.77-0.87  0.83-0.86  0.78-0.95
+#   softplus, selu, celu, mish, logsigmoid, gelu_tanh at C = 1024: 0.80 to
+#   1.01; gelu (erf) 1.13 (float32) at C = 256: it keeps its two passes.
+#   backward, C = 256 / 512 / 1024 / 2048 (float32-float64):
+#     silu 0.84-0.96  0.82-0.97  0.79-0.97  0.79-0.98; sigmoid, tanh, elu,
+#     gelu, softplus, selu, celu, mish, logsigmoid 0.88 to 1.03 from 512 on
+#     (up to 1.06 at 256).
+#   At C = 8 the call per row costs 1.6 to 4.5x.
+BIAS_ROW_MIN = 256
+BIAS_ROW_MIN_B = 512
+TWO_PASS_FORWARD = ("gelu",)
 
 
 @functools.cache
@@ -338,19 +409,24 @@ def bias_act_kernels(kernel, T):
     f, fb = _callers(fwd, bwd)
     base = f"bias_{kernel}_{_tag(T)}"
     heavy, heavy_b = _kernels.elementwise_heavy(kernel, T)
-    heavy = heavy and kernel not in ONE_PASS_FORWARD
     uses_y = _uses_y(kernel)
-    ns = dict(f=f, fb=fb, BLOCK=BIAS_BLOCK, row_sum=row_sum, USES_Y=uses_y, HEAVY=heavy,
-              HEAVY_B=heavy_b or uses_y and heavy, STEP=BIAS_STEP)
-    ns["apply"] = instantiate(TEMPLATES["bias_apply"], f"{base}_apply", ns)
-    ns["apply_b"] = instantiate(TEMPLATES["bias_apply_b"], f"{base}_apply_b", ns)
+    heavy_b = heavy_b or uses_y and heavy
+    ns = dict(f=f, fb=fb, row_sum=row_sum, BIAS_BLOCK_ELEMENTS=BIAS_BLOCK_ELEMENTS, USES_Y=uses_y,
+              HEAVY=heavy and kernel not in ONE_PASS_FORWARD, HEAVY_B=heavy_b, STEP=BIAS_STEP,
+              BY_ROW=heavy and kernel not in TWO_PASS_FORWARD, ROW_MIN=BIAS_ROW_MIN,
+              BY_ROW_B=heavy_b, ROW_MIN_B=BIAS_ROW_MIN_B)
+    for name in ("apply", "apply_b", "row", "row_b"):
+        ns[name] = instantiate(TEMPLATES[f"bias_{name}"], f"{base}_{name}", ns)
     k = {}
     for name, tpl in (("fwd_cols", "bias_cols"), ("fwd_rows", "bias_rows"),
                       ("bwd_cols", "bias_cols_bwd"), ("bwd_rows", "bias_rows_bwd")):
         s = instantiate(TEMPLATES[tpl], f"{base}_{name}_serial", ns)
         p = instantiate(TEMPLATES["p" + tpl], f"{base}_{name}_parallel",
-                        dict(inner=s, rows_per_chunk=rows_per_chunk, BLOCK=BIAS_BLOCK), parallel=True)
+                        dict(inner=s, rows_per_chunk=rows_per_chunk), parallel=True)
         k[name] = (s, p)
+    # from where the parallel kernels run: as the elementwise activations', a
+    # heavy activation from two blocks (the fused kernels' blocks are as large)
+    k["fwd_at"], k["bwd_at"] = (HEAVY_THRESHOLD if h else PARALLEL_THRESHOLD for h in (heavy, heavy_b))
     return k
 
 
@@ -496,7 +572,7 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
             res = np.empty(x.shape, x.dtype)
             if x.size:
                 C = x.shape[-1]
-                run(*k["fwd_cols"], x.size, x.reshape(-1, C), bias, res.reshape(-1, C), pT)
+                run_at(k["fwd_at"], *k["fwd_cols"], x.size, x.reshape(-1, C), bias, res.reshape(-1, C), pT)
             return res
     fname = "bias_act"
     kernel, p = _activation(fname, activation, params)
@@ -511,9 +587,10 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     pT = tuple(T(v) for v in p)
     _remember_bias(activation, params, arr, b, k, pT, T)
     if inner == 1:
-        run(*k["fwd_cols"], arr.size, src.reshape(outer, C), bT, dst.reshape(outer, C), pT)
+        run_at(k["fwd_at"], *k["fwd_cols"], arr.size, src.reshape(outer, C), bT, dst.reshape(outer, C), pT)
     else:
-        run(*k["fwd_rows"], arr.size, src.reshape(outer * C, inner), bT, dst.reshape(outer * C, inner), 0, pT)
+        run_at(k["fwd_at"], *k["fwd_rows"], arr.size, src.reshape(outer * C, inner), bT,
+               dst.reshape(outer * C, inner), 0, pT)
     if copy:
         res[...] = dst
     return res
@@ -535,9 +612,10 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
                 return res, np.zeros(bias.shape, x.dtype)
             C = x.shape[-1]
             outer = x.size // C
-            part = np.empty((-(-outer // BIAS_BLOCK), C), np.float64)
-            run(*k["bwd_cols"], x.size, grad.reshape(outer, C), x.reshape(outer, C), bias, res.reshape(outer, C),
-                part, pT)
+            blk = bias_block(outer, C)
+            part = np.empty((-(-outer // blk), C), np.float64)
+            run_at(k["bwd_at"], *k["bwd_cols"], x.size, grad.reshape(outer, C), x.reshape(outer, C), bias,
+                   res.reshape(outer, C), part, blk, pT)
             return res, part.sum(axis=0).astype(x.dtype)
     fname = "bias_act_backward"
     kernel, p = _activation(fname, activation, params)
@@ -570,15 +648,16 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     pT = tuple(T(v) for v in p)
     _remember_bias(activation, params, arr, b, k, pT, T, g)
     if inner == 1:
-        nb = -(-outer // BIAS_BLOCK)
-        part = np.empty((nb, C), np.float64)
-        run(*k["bwd_cols"], arr.size, gs.reshape(outer, C), xs.reshape(outer, C), bT, dst.reshape(outer, C),
-            part, pT)
+        blk = bias_block(outer, C)
+        part = np.empty((-(-outer // blk), C), np.float64)
+        run_at(k["bwd_at"], *k["bwd_cols"], arr.size, gs.reshape(outer, C), xs.reshape(outer, C), bT,
+               dst.reshape(outer, C), part, blk, pT)
         total = part.sum(axis=0)
     else:
         part = np.empty(outer * C, np.float64)
         shape2 = (outer * C, inner)
-        run(*k["bwd_rows"], arr.size, gs.reshape(shape2), xs.reshape(shape2), bT, dst.reshape(shape2), part, 0, pT)
+        run_at(k["bwd_at"], *k["bwd_rows"], arr.size, gs.reshape(shape2), xs.reshape(shape2), bT,
+               dst.reshape(shape2), part, 0, pT)
         total = part.reshape(outer, C).sum(axis=0)
     if copy:
         res[...] = dst

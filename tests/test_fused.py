@@ -22,7 +22,9 @@ def _bias_for(x, axis, rng, dtype=None):
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("act, p", ACTS, ids=ACT_IDS)
 def test_bias_act_matches_reference(act, p, dtype, rng):
-    for shape, axis in (((6, 9), -1), ((3, 5, 4), 1), ((4, 7), 0), ((10,), 0)):
+    # (5, 600): rows long enough for the heavy activations' row-at-a-time
+    # loops (_fused.BIAS_ROW_MIN, BIAS_ROW_MIN_B)
+    for shape, axis in (((6, 9), -1), ((3, 5, 4), 1), ((4, 7), 0), ((10,), 0), ((5, 600), -1)):
         x = rng.uniform(-6, 6, shape).astype(dtype)
         b = _bias_for(x, axis, rng)
         g = rng.uniform(-2, 2, shape).astype(dtype)
@@ -68,9 +70,10 @@ def test_bias_act_backward_finite_differences(act, p, rng):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("shape, axis", [((BIG // 7, 7), -1), ((3, 7, BIG // 21), 1), ((BIG,), 0),
-                                         ((2 * 256 + 37, 64), 1)], ids=str)
+                                         ((2 * 256 + 37, 64), 1), ((BIG // 600, 600), -1),
+                                         ((64 * 1024 + 77, 8), -1)], ids=str)
 @pytest.mark.parametrize("act, p", [("relu", {}), ("gelu", {}), ("leaky_relu", {"negative_slope": 0.2}),
-                                    ("sigmoid", {})], ids=lambda v: v if isinstance(v, str) else "")
+                                    ("sigmoid", {}), ("silu", {})], ids=lambda v: v if isinstance(v, str) else "")
 def test_bias_act_serial_equals_parallel_bitwise(act, p, shape, axis, dtype, rng):
     x = rng.uniform(-8, 8, shape).astype(dtype)
     b = _bias_for(x, axis, rng)
@@ -280,7 +283,8 @@ def test_glu_tails_are_accurate(dtype):
 
 
 @pytest.mark.parametrize("act", ["tanh", "gelu", "silu", "relu"])
-@pytest.mark.parametrize("shape_axis", [((70, 300), -1), ((3, 40, 50), 1)], ids=["cols", "rows"])
+@pytest.mark.parametrize("shape_axis", [((70, 300), -1), ((3, 40, 50), 1), ((9, 700), -1)],
+                         ids=["cols", "rows", "long-cols"])
 def test_backward_in_place_over_grad_or_x(act, shape_axis, rng):
     """bias_act_backward with out= the gradient or x itself, for activations
     whose kernels stage z = x + bias before the activation's derivative."""
