@@ -5,7 +5,8 @@ the second half.  ``bias_act(x, bias, activation)`` adds a bias along one
 axis and applies any elementwise activation of the table, reading x once
 and writing the result once; its backward recomputes z = x + bias and
 returns the input gradient and the bias gradient (summed in float64 over
-fixed blocks of rows, so results do not depend on the thread count).
+blocks of rows chosen from the shape alone, so results do not depend on the
+thread count).
 
 The activations' scalar definitions are those of ``_elementwise``; the loops
 here are compiled lazily per (activation, dtype) with ``_jit.instantiate``.
@@ -25,12 +26,14 @@ from ._registry import ACTIVATIONS, ELEMENTWISE, REQUIRED
 # Rows of the (rows, C) layout per partial sum of the bias gradient (see
 # bias_block): a function of the shape alone, so that the sums do not depend
 # on how the blocks are shared among threads.  The blocks are also the
-# parallel backward's unit of work: at most BIAS_MAX_BLOCKS of them, of at
-# least BIAS_BLOCK_ELEMENTS elements (two blocks from the heavy activations'
-# parallel threshold, 2^14) and BIAS_BLOCK_ROWS rows (the float64 partial
-# sums then take at most half the bytes of a float32 output).  A fixed 256
-# rows gave rows of 1024 a single block up to 2^18 elements, and the backward
-# ran on one core.  The cap on their number bounds the calls of the serial
+# parallel backward's unit of work: at most BIAS_MAX_BLOCKS of them, of about
+# BIAS_BLOCK_ELEMENTS elements (two blocks from the heavy activations'
+# parallel threshold, 2^14, for rows of up to 2048) and at least
+# BIAS_BLOCK_ROWS rows (the float64 partial sums then take at most half the
+# bytes of a float32 output; fewer rows than that make one block, up to twice
+# the bytes of a single float32 row).  A single block runs serial.  A fixed
+# 256 rows gave rows of 1024 a single block up to 2^18 elements, and the
+# backward ran on one core.  The cap on their number bounds the calls of the serial
 # kernel per parallel run: with one block per 4 rows (blocks of any size
 # allowed), the parallel relu backward on (1024, 1024) float32 took 2x the
 # time of blocks of 64 rows or more (the serial kernel's own time did not
@@ -161,7 +164,7 @@ def _templates():
                     row_b(g[r], x[r], b, gx[r], acc, p)
             return
         # rows per step, still in L1 (HEAVY_B) or L2 for the sums
-        step = max(1, (STEP if HEAVY_B else BIAS_BLOCK_ELEMENTS) // max(C, 1))
+        step = max(1, min(n, (STEP if HEAVY_B else BIAS_BLOCK_ELEMENTS) // max(C, 1)))
         zbuf = np.empty(step * C if HEAVY_B else 0, x.dtype)  # z (gx may be g)
         for k in range(part.shape[0]):
             acc = part[k]
@@ -614,8 +617,8 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
             outer = x.size // C
             blk = bias_block(outer, C)
             part = np.empty((-(-outer // blk), C), np.float64)
-            run_at(k["bwd_at"], *k["bwd_cols"], x.size, grad.reshape(outer, C), x.reshape(outer, C), bias,
-                   res.reshape(outer, C), part, blk, pT)
+            run_at(k["bwd_at"], *k["bwd_cols"], x.size if len(part) > 1 else 0, grad.reshape(outer, C),
+                   x.reshape(outer, C), bias, res.reshape(outer, C), part, blk, pT)
             return res, part.sum(axis=0).astype(x.dtype)
     fname = "bias_act_backward"
     kernel, p = _activation(fname, activation, params)
@@ -650,8 +653,8 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     if inner == 1:
         blk = bias_block(outer, C)
         part = np.empty((-(-outer // blk), C), np.float64)
-        run_at(k["bwd_at"], *k["bwd_cols"], arr.size, gs.reshape(outer, C), xs.reshape(outer, C), bT,
-               dst.reshape(outer, C), part, blk, pT)
+        run_at(k["bwd_at"], *k["bwd_cols"], arr.size if len(part) > 1 else 0, gs.reshape(outer, C),
+               xs.reshape(outer, C), bT, dst.reshape(outer, C), part, blk, pT)
         total = part.sum(axis=0)
     else:
         part = np.empty(outer * C, np.float64)

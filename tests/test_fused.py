@@ -22,9 +22,11 @@ def _bias_for(x, axis, rng, dtype=None):
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("act, p", ACTS, ids=ACT_IDS)
 def test_bias_act_matches_reference(act, p, dtype, rng):
-    # (5, 600): rows long enough for the heavy activations' row-at-a-time
-    # loops (_fused.BIAS_ROW_MIN, BIAS_ROW_MIN_B)
-    for shape, axis in (((6, 9), -1), ((3, 5, 4), 1), ((4, 7), 0), ((10,), 0), ((5, 600), -1)):
+    # (5, 600), (40, 600), (7, 300): rows long enough for the heavy
+    # activations' row-at-a-time loops (_fused.BIAS_ROW_MIN, BIAS_ROW_MIN_B),
+    # in one block of the bias gradient or several
+    for shape, axis in (((6, 9), -1), ((3, 5, 4), 1), ((4, 7), 0), ((10,), 0), ((5, 600), -1), ((40, 600), -1),
+                        ((7, 300), -1)):
         x = rng.uniform(-6, 6, shape).astype(dtype)
         b = _bias_for(x, axis, rng)
         g = rng.uniform(-2, 2, shape).astype(dtype)
@@ -86,6 +88,12 @@ def test_bias_act_serial_equals_parallel_bitwise(act, p, shape, axis, dtype, rng
     for k, r in res.items():
         for a, s, what in zip(r, res[("serial", None)], ("y", "grad_x", "grad_bias")):
             assert_bitwise(a, s, f"bias_act {act} {what}: {k} vs serial")
+    # and right: every row counted once in the blocks of the bias gradient
+    _, gx, gb = res[("serial", None)]
+    assert_close(gx, np.asarray(ref.bias_act_backward(g, x, b, act, axis=axis, **p)[0]).astype(dtype))
+    other = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
+    want = np.sum(gx.astype(F64), axis=other)
+    np.testing.assert_allclose(gb.astype(F64), want, rtol=RT[dtype], atol=RT[dtype] * np.abs(gx).sum())
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -287,12 +295,16 @@ def test_glu_tails_are_accurate(dtype):
                          ids=["cols", "rows", "long-cols"])
 def test_backward_in_place_over_grad_or_x(act, shape_axis, rng):
     """bias_act_backward with out= the gradient or x itself, for activations
-    whose kernels stage z = x + bias before the activation's derivative."""
+    whose kernels stage z = x + bias before the activation's derivative (and
+    bias_act with out=x)."""
     shape, axis = shape_axis
     b = rng.uniform(-1, 1, shape[axis])
     x = rng.uniform(-3, 3, shape)
     g = rng.uniform(-1, 1, shape)
     wx, wb = ref.bias_act_backward(g, x, b, act, axis=axis)
+    x2 = x.copy()
+    assert fa.bias_act(x2, b, act, axis=axis, out=x2) is x2
+    assert_close(x2, ref.bias_act(x, b, act, axis=axis))
     for target in ("grad", "x"):
         g2, x2 = g.copy(), x.copy()
         out = g2 if target == "grad" else x2

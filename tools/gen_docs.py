@@ -1447,9 +1447,9 @@ FUSED = [
          usage="y = fa.bias_act(x, b, \"gelu\", approximate=\"tanh\")\n"
                "gx, gb = fa.bias_act_backward(dy, x, b, \"gelu\", approximate=\"tanh\")",
          notes="The activation is given by name with its parameters as keywords; each (activation, dtype) "
-               "compiles on first use.  grad_bias is accumulated in float64 over fixed blocks of rows, so "
-               "it does not depend on the number of threads, and serial and parallel results are bitwise "
-               "equal.  Activations whose backward needs y recompute y from z."),
+               "compiles on first use.  grad_bias is accumulated in float64 over blocks of rows chosen from "
+               "the shape alone, so it does not depend on the number of threads, and serial and parallel "
+               "results are bitwise equal.  Activations whose backward needs y recompute y from z."),
 ]
 
 
