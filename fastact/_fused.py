@@ -33,11 +33,11 @@ from ._registry import ACTIVATIONS, ELEMENTWISE, REQUIRED
 # bytes of a float32 output; fewer rows than that make one block, up to twice
 # the bytes of a single float32 row).  A single block runs serial.  A fixed
 # 256 rows gave rows of 1024 a single block up to 2^18 elements, and the
-# backward ran on one core.  The cap on their number bounds the calls of the serial
-# kernel per parallel run: with one block per 4 rows (blocks of any size
-# allowed), the parallel relu backward on (1024, 1024) float32 took 2x the
-# time of blocks of 64 rows or more (the serial kernel's own time did not
-# change as much: 1.3x).
+# backward ran on one core.  The cap on their number bounds the calls of the
+# serial kernel per parallel run: with one block per 4 rows (blocks of any
+# size allowed), the parallel relu backward on (1024, 1024) float32 took 2x
+# the time of blocks of 64 rows or more (the serial kernel's own time did
+# not change as much: 1.3x).
 BIAS_BLOCK_ELEMENTS = _kernels.BLOCK
 BIAS_BLOCK_ROWS = 4
 BIAS_MAX_BLOCKS = 16
