@@ -599,6 +599,16 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
     return res
 
 
+def _bias_cols_backward(k, g, x, b, gx, pT):
+    """gx on the (rows, C) layout and the float64 bias gradient: the sum of
+    the partial sums over the blocks of bias_block (one block runs serial)."""
+    outer, C = x.shape
+    blk = bias_block(outer, C)
+    part = np.empty((-(-outer // blk), C), np.float64)
+    run_at(k["bwd_at"], *k["bwd_cols"], x.size if len(part) > 1 else 0, g, x, b, gx, part, blk, pT)
+    return part.sum(axis=0)
+
+
 def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params):
     """(grad_x, grad_bias) of bias_act: z = x + bias is recomputed,
     grad_x = activation'(z) * grad and grad_bias (bias's shape) is the sum of
@@ -615,11 +625,9 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
                 return res, np.zeros(bias.shape, x.dtype)
             C = x.shape[-1]
             outer = x.size // C
-            blk = bias_block(outer, C)
-            part = np.empty((-(-outer // blk), C), np.float64)
-            run_at(k["bwd_at"], *k["bwd_cols"], x.size if len(part) > 1 else 0, grad.reshape(outer, C),
-                   x.reshape(outer, C), bias, res.reshape(outer, C), part, blk, pT)
-            return res, part.sum(axis=0).astype(x.dtype)
+            total = _bias_cols_backward(k, grad.reshape(outer, C), x.reshape(outer, C), bias,
+                                        res.reshape(outer, C), pT)
+            return res, total.astype(x.dtype)
     fname = "bias_act_backward"
     kernel, p = _activation(fname, activation, params)
     arr, b, T, rdt, outer, C, inner = _bias_inputs(fname, x, bias, axis)
@@ -651,11 +659,7 @@ def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params)
     pT = tuple(T(v) for v in p)
     _remember_bias(activation, params, arr, b, k, pT, T, g)
     if inner == 1:
-        blk = bias_block(outer, C)
-        part = np.empty((-(-outer // blk), C), np.float64)
-        run_at(k["bwd_at"], *k["bwd_cols"], arr.size if len(part) > 1 else 0, gs.reshape(outer, C),
-               xs.reshape(outer, C), bT, dst.reshape(outer, C), part, blk, pT)
-        total = part.sum(axis=0)
+        total = _bias_cols_backward(k, gs.reshape(outer, C), xs.reshape(outer, C), bT, dst.reshape(outer, C), pT)
     else:
         part = np.empty(outer * C, np.float64)
         shape2 = (outer * C, inner)
