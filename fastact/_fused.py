@@ -41,6 +41,10 @@ from ._registry import ACTIVATIONS, ELEMENTWISE, REQUIRED
 BIAS_BLOCK_ELEMENTS = _kernels.BLOCK
 BIAS_BLOCK_ROWS = 4
 BIAS_MAX_BLOCKS = 16
+# A single row longer than this goes through the backward in pieces of this
+# many elements, so that its float64 sums stay small (its bias gradient is
+# the row of grad_x itself).
+ONE_ROW_PIECE = 1 << 14
 
 
 def bias_block(n_rows, row_len):
@@ -151,8 +155,9 @@ def _templates():
                 apply(o, p)
 
     def bias_cols_bwd(g, x, b, gx, part, blk, p):
-        """gx and part[k] = the float64 column sums of gx over rows
-        [k blk, (k + 1) blk)."""
+        """gx, part[k] = the float64 column sums of gx over rows [k blk,
+        (k + 1) blk), and then part[0] = the sum of those, added in block
+        order (fold_blocks)."""
         vector_width(_FP)
         n = x.shape[0]
         C = x.shape[1]
@@ -162,6 +167,7 @@ def _templates():
                 acc[:] = 0.0
                 for r in range(k * blk, min(n, (k + 1) * blk)):
                     row_b(g[r], x[r], b, gx[r], acc, p)
+            fold_blocks(part)
             return
         # rows per step, still in L1 (HEAVY_B) or L2 for the sums
         step = max(1, min(n, (STEP if HEAVY_B else BIAS_BLOCK_ELEMENTS) // max(C, 1)))
@@ -192,6 +198,7 @@ def _templates():
                     o = gx[r]
                     for c in range(C):
                         acc[c] += np.float64(o[c])
+        fold_blocks(part)
 
     def bias_rows_bwd(g, x, b, gx, part, r0, p):
         """gx and part[r] = the float64 sum of row r of gx."""
@@ -257,6 +264,7 @@ def _templates():
             lo = k * blk
             hi = min(n, lo + blk)
             inner(g[lo:hi], x[lo:hi], b, gx[lo:hi], part[k:k + 1], blk, p)
+        fold_blocks(part)
 
     def pbias_rows_bwd(g, x, b, gx, part, r0, p):
         vector_width(_FP)
@@ -289,10 +297,21 @@ def _helpers():
             s += np.float64(a[i])
         return s
 
-    return rows_per_chunk, row_sum
+    @njit(nogil=True, cache=True, error_model="numpy")
+    def fold_blocks(part):
+        """part[0] += part[1], then part[2], ...: the bias gradient in part[0],
+        the blocks added in their order (in place: no float64 array of the
+        bias's length beside the partial sums)."""
+        acc = part[0]
+        for k in range(1, part.shape[0]):
+            pk = part[k]
+            for c in range(acc.shape[0]):
+                acc[c] += pk[c]
+
+    return rows_per_chunk, row_sum, fold_blocks
 
 
-rows_per_chunk, row_sum = _helpers()
+rows_per_chunk, row_sum, fold_blocks = _helpers()
 
 
 def _tag(T):
@@ -414,7 +433,7 @@ def bias_act_kernels(kernel, T):
     heavy, heavy_b = _kernels.elementwise_heavy(kernel, T)
     uses_y = _uses_y(kernel)
     heavy_b = heavy_b or uses_y and heavy
-    ns = dict(f=f, fb=fb, row_sum=row_sum, BIAS_BLOCK_ELEMENTS=BIAS_BLOCK_ELEMENTS, USES_Y=uses_y,
+    ns = dict(f=f, fb=fb, row_sum=row_sum, fold_blocks=fold_blocks, BIAS_BLOCK_ELEMENTS=BIAS_BLOCK_ELEMENTS, USES_Y=uses_y,
               HEAVY=heavy and kernel not in ONE_PASS_FORWARD, HEAVY_B=heavy_b, STEP=BIAS_STEP,
               BY_ROW=heavy and kernel not in TWO_PASS_FORWARD, ROW_MIN=BIAS_ROW_MIN,
               BY_ROW_B=heavy_b, ROW_MIN_B=BIAS_ROW_MIN_B)
@@ -425,7 +444,7 @@ def bias_act_kernels(kernel, T):
                       ("bwd_cols", "bias_cols_bwd"), ("bwd_rows", "bias_rows_bwd")):
         s = instantiate(TEMPLATES[tpl], f"{base}_{name}_serial", ns)
         p = instantiate(TEMPLATES["p" + tpl], f"{base}_{name}_parallel",
-                        dict(inner=s, rows_per_chunk=rows_per_chunk), parallel=True)
+                        dict(inner=s, rows_per_chunk=rows_per_chunk, fold_blocks=fold_blocks), parallel=True)
         k[name] = (s, p)
     # from where the parallel kernels run: as the elementwise activations', a
     # heavy activation from two blocks (the fused kernels' blocks are as large)
@@ -600,13 +619,25 @@ def bias_act(x, bias, activation, *, axis=-1, out=None, **params):
 
 
 def _bias_cols_backward(k, g, x, b, gx, pT):
-    """gx on the (rows, C) layout and the float64 bias gradient: the sum of
-    the partial sums over the blocks of bias_block (one block runs serial)."""
+    """gx on the (rows, C) layout, and the bias gradient: the float64 sum of
+    the partial sums over the blocks of bias_block (one block runs serial),
+    or, for a single row, gx's row itself."""
     outer, C = x.shape
+    if outer == 1 and C > ONE_ROW_PIECE:
+        # the float64 sums of one row would take twice the bytes of a
+        # float32 gx: the row goes in pieces through one small buffer
+        part = np.empty(ONE_ROW_PIECE, np.float64)
+        g1, x1, gx1 = g.reshape(C), x.reshape(C), gx.reshape(C)
+        for lo in range(0, C, ONE_ROW_PIECE):
+            hi = min(lo + ONE_ROW_PIECE, C)
+            w = (1, hi - lo)
+            run_at(k["bwd_at"], *k["bwd_cols"], 0, g1[lo:hi].reshape(w), x1[lo:hi].reshape(w), b[lo:hi],
+                   gx1[lo:hi].reshape(w), part[:hi - lo].reshape(w), 1, pT)
+        return gx1
     blk = bias_block(outer, C)
     part = np.empty((-(-outer // blk), C), np.float64)
     run_at(k["bwd_at"], *k["bwd_cols"], x.size if len(part) > 1 else 0, g, x, b, gx, part, blk, pT)
-    return part.sum(axis=0)
+    return part[0]
 
 
 def bias_act_backward(grad, x, bias, activation, *, axis=-1, out=None, **params):

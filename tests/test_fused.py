@@ -361,3 +361,25 @@ def test_bias_act_fast_path_keeps_its_dtype(rng):
             gx2, gb2 = fa.bias_act_backward(g, x, b, act, out=(np.empty_like(x), np.empty_like(b)), **kw)
             assert_bitwise(gx, gx2)
             assert_bitwise(gb, gb2)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("act", ["relu", "silu", "gelu"])
+def test_bias_act_backward_single_row_in_pieces(act, dtype, rng):
+    # one row longer than _fused.ONE_ROW_PIECE goes through the backward in
+    # pieces; its bias gradient is its grad_x, bit for bit
+    from fastact._fused import ONE_ROW_PIECE
+
+    n = 2 * ONE_ROW_PIECE + 3
+    for shape in ((n,), (1, n)):
+        x = rng.uniform(-6, 6, shape).astype(dtype)
+        b = rng.uniform(-1, 1, n).astype(dtype)
+        g = rng.uniform(-2, 2, shape).astype(dtype)
+        gx, gb = fa.bias_act_backward(g, x, b, act)
+        assert_close(gx, np.asarray(ref.bias_act_backward(g, x, b, act)[0]).astype(dtype), f"{act} {shape}")
+        assert_bitwise(gb, gx.reshape(n), f"{act} {shape}: grad_bias is the row's grad_x")
+        ox, ob = np.full(shape, np.nan, dtype), np.full(n, np.nan, dtype)
+        rx, rb = fa.bias_act_backward(g, x, b, act, out=(ox, ob))
+        assert rx is ox and rb is ob
+        assert_bitwise(ox, gx, f"{act} {shape} out=")
+        assert_bitwise(ob, gb, f"{act} {shape} out=")
