@@ -696,7 +696,137 @@ def _busy(before, after, own_threads, cores):
     return None
 
 
-def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), fused=None, training=None):
+# ---------------------------------------------------------------------------
+# Shortfalls: what the cells below PyTorch measure besides time
+
+ACCURACY_LOG2 = 20  # the size the errors are measured at
+ACCURACY_ULPS = 4  # "off by more than" this, for the share of elements
+ROOF_SHARE = 0.85  # the 2^27 target
+
+
+def _failing_torch_cells(res):
+    """{(function, direction): [(dtype, label, ratio)]} of the cells from
+    2^LARGE_LOG2 up (and the softmax shapes) where PyTorch is faster."""
+    out = {}
+    for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
+        r = res.ratio(f, d, dtype, label, "torch")
+        if r is not None and r < 1:
+            out.setdefault((f, d), []).append((dtype, label, r))
+    return out
+
+
+def measure_accuracy(res):
+    """For every (function, direction) with a cell below PyTorch: the error
+    in float32 ulps of fastact's and of PyTorch's float32 results, against
+    the NumPy reference evaluated in float64 on the same inputs (the
+    benchmark's, at 2^ACCURACY_LOG2 elements).  A list of dicts, [] without
+    PyTorch."""
+    import numpy as np
+
+    from fastact import reference
+    from fastact.testing import backward_error_near_zeros, near_grad_zeros, ulp_error
+
+    from . import _peers
+    from ._cases import Case, layout
+
+    if _peers.load_torch() is None:
+        return []
+    rows = []
+    for f, d in _failing_torch_cells(res):
+        entry = _peers.fa.ACTIVATIONS[f]
+        shape = layout(entry.kind, 1 << ACCURACY_LOG2)
+        got = {}
+        for impl in ("fastact", "torch"):
+            case = Case(f, d, "float32", shape, impl, log2=ACCURACY_LOG2)
+            got[impl] = _peers.as_numpy(_peers.build(case).fn())[0]
+        w = _peers.work(Case(f, d, "float32", shape, "fastact", log2=ACCURACY_LOG2))
+        up = {k: v.astype(np.float64) if isinstance(v, np.ndarray) else v for k, v in w.params.items()}
+        args, kwargs = _peers._split(up)
+        if d == "forward":
+            want = getattr(reference, f)(w.x.astype(np.float64), *args, **kwargs)
+        else:
+            want = getattr(reference, entry.backward_name)(w.grad.astype(np.float64), w.v.astype(np.float64),
+                                                           *args, **kwargs)
+        want = _peers.as_numpy(want)[0]
+        near = near_grad_zeros(entry, w.x) if d == "backward" else None
+        row = dict(function=f, direction=d, shape=list(shape))
+        for impl, v in got.items():
+            e = ulp_error(v, want, np.float32)
+            if near is not None:  # as docs/accuracy.md: against the size of the terms that cancel
+                e[near] = backward_error_near_zeros(entry, kwargs, w.grad, w.x, v, want, np.float32, near)
+            row[impl] = dict(max=float(e.max()), share=float(np.mean(e > ACCURACY_ULPS)))
+        rows.append(row)
+    return rows
+
+
+def _fmt_ulps(u):
+    return "inf" if u == math.inf else f"{u:.3g}"
+
+
+def shortfall_tables(res, accuracy):
+    """(text, [(headers, rows)]) for the section on the cells below PyTorch
+    and the 2^27 roof target."""
+    failing = _failing_torch_cells(res)
+    tables = []
+    text = []
+    if accuracy:
+        text.append(f"Accuracy bought.  For every activation with a cell below PyTorch: the largest error of the "
+                    f"float32 results, in float32 ulps against the NumPy reference evaluated in float64 on the "
+                    f"same inputs (the benchmark's, 2^{ACCURACY_LOG2} elements; near the zeros of silu's, mish's "
+                    f"and gelu's derivatives, in ulps of the terms that cancel, as in the accuracy pages), and "
+                    f"the share of elements off by more than {ACCURACY_ULPS} ulp.  Where PyTorch's error is large "
+                    f"and fastact's is not, the extra time buys that accuracy; where both are small, the cell "
+                    f"is a plain loss (or noise: cells move by about 25% between runs).")
+        rows = []
+        for a in accuracy:
+            cells = failing.get((a["function"], a["direction"]), [])
+            worst = ", ".join(f"{dt[5:]} {lbl} {fmt_x(r)}" for dt, lbl, r in sorted(cells, key=lambda c: c[2])[:3])
+            rows.append([f"{a['function']}.{a['direction']}", f"{len(cells)}", worst,
+                         _fmt_ulps(a["fastact"]["max"]), f"{100 * a['fastact']['share']:.2f}%",
+                         _fmt_ulps(a["torch"]["max"]), f"{100 * a['torch']['share']:.2f}%"])
+        tables.append((["activation", "cells below PyTorch", "lowest (dtype, size, speed-up)", "fastact max ulp",
+                        f"fastact > {ACCURACY_ULPS} ulp", "PyTorch max ulp", f"PyTorch > {ACCURACY_ULPS} ulp"],
+                       rows))
+    pairs = []
+    for (f, d), cells in sorted(failing.items()):
+        if d != "backward":
+            continue
+        for dtype, label, r in cells:
+            t = [res.time(f, dd, dtype, label, impl) for dd in ("forward", "backward")
+                 for impl in ("fastact", "torch")]
+            if None not in t:
+                pairs.append([f"{f}.backward", dtype, label, fmt_x(r), fmt_x((t[1] + t[3]) / (t[0] + t[2]))])
+    if pairs:
+        text.append("Forward and backward together.  A training step runs both; PyTorch's forward may save work "
+                    "for its backward (log_sigmoid's buffer of exp(-|x|), which its backward reads instead of "
+                    "evaluating an exp).  For each backward cell below PyTorch: the speed-up on the sum of the "
+                    "forward's and the backward's times, from the same run.")
+        tables.append((["backward", "dtype", "size", "backward speed-up", "forward + backward speed-up"], pairs))
+    roof = res.roof("float32", 1 << 27)
+    rows = []
+    if roof is not None:
+        for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: d == "forward" and dt == "float32"
+                                              and rec.get("log2") == 27):
+            shares = [res.roof_share(r) for v in ("out", "inplace")
+                      if (r := res.record(f, d, dtype, label, "fastact", v)) is not None]
+            if not shares or min(shares) >= ROOF_SHARE:
+                continue
+            best = max((res.gbps(r), r["label"]) for lbl in res.labels(f, d, dtype)
+                       if (r := res.record(f, d, dtype, lbl)) is not None)
+            bound = "yes" if best[0] < ROOF_SHARE * roof else "no"
+            rows.append([f, fmt_pct(min(shares)), f"{best[0]:.1f} at {best[1]}", f"{ROOF_SHARE * roof:.1f}", bound])
+    if rows:
+        text.append(f"The 2^27 roof.  For each forward below {ROOF_SHARE:.0%} of the copy roof at 2^27 (float32): "
+                    f"its highest throughput at any size of the sweep (new array), against {ROOF_SHARE:.0%} of the "
+                    f"2^27 roof.  Where even its fastest size, in cache, stays below that, the kernel is bound by "
+                    f"its arithmetic on this machine's cores, not by memory.")
+        tables.append((["forward", "2^27 share of the roof (lower of out= and in place)", "highest GB/s (size)",
+                        f"{ROOF_SHARE:.0%} of the 2^27 roof, GB/s", "compute-bound"], rows))
+    return text, tables
+
+
+def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), fused=None, training=None,
+           accuracy=None):
     """The report as text (terminal) or Markdown (docs/benchmarks.md); fused
     (FusedResults) and training (:func:`measure_training`'s dict) add their
     sections, and their targets say "not measured" without them."""
@@ -730,6 +860,13 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
     else:
         for status, name, detail in rows:
             out.append(f"[{status}] {name}\n    {detail}")
+
+    texts, tables = shortfall_tables(res, accuracy)
+    if tables:
+        h("Where the targets fall short: what else the cells measure")
+        for t, (hdr, rows) in zip(texts, tables):
+            out.append(("\n" + t + "\n") if md else "\n" + textwrap.fill(t, 110))
+            out.append(table(hdr, rows, markdown=md))
 
     for dtype in res.dtypes():
         for peer, title in (("torch", "PyTorch"), ("numpy", "NumPy reference")):
@@ -888,6 +1025,8 @@ def main(argv=None):
     p.add_argument("--no-compile-cost", action="store_true", help="skip bench/compile_cost.py")
     p.add_argument("--compile-cost-from", metavar="FILE",
                    help="include saved compile costs (python -m bench.compile_cost --json > FILE)")
+    p.add_argument("--no-accuracy", action="store_true",
+                   help="skip the errors of fastact's and PyTorch's results where PyTorch is faster")
     p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/benchmarks.md and plots")
     p.add_argument("--summary", action="store_true", help="print only the short summary")
     a = p.parse_args(argv)
@@ -948,12 +1087,16 @@ def main(argv=None):
             name = "bench_throughput.png" if dtype == "float32" else f"bench_throughput_{dtype}.png"
             if plot(res, os.path.join(IMG_DIR, name), dtype):
                 plots.append(os.path.join(IMG_DIR, name))
-    print(render(res, compile_res, threshold_res, fused=fused, training=training))
+    accuracy = None
+    if not a.no_accuracy:
+        print("measuring the accuracy of the cells below PyTorch ...", file=sys.stderr, flush=True)
+        accuracy = measure_accuracy(res)
+    print(render(res, compile_res, threshold_res, fused=fused, training=training, accuracy=accuracy))
     print("\n" + summary(res))
     if not a.no_docs:
         with open(DOC, "w") as fh:
             fh.write(render(res, compile_res, threshold_res, markdown=True, plots=plots, fused=fused,
-                            training=training))
+                            training=training, accuracy=accuracy))
         print(f"\nwrote {os.path.relpath(DOC, ROOT)}" + "".join(f", {os.path.relpath(p, ROOT)}" for p in plots))
     return 0
 

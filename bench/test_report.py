@@ -183,3 +183,46 @@ def test_busy_warning_allows_for_the_runs_own_threads():
     assert not any("WARNING" in line for line in header)
     header = report._header_lines(dict(machine=dict(cores=2, threads=2), load_before=[1.6], load_after=[1.9]))
     assert any(line.startswith("WARNING: the machine was busy before the run") for line in header)
+
+
+def test_shortfall_tables():
+    res = _results(torch_factor=0.8)
+    failing = report._failing_torch_cells(res)
+    assert set(failing) == {(f, d) for f in ("relu", "softmax") for d in ("forward", "backward")}
+    assert all(r == pytest.approx(0.8) for cells in failing.values() for _, _, r in cells)
+    texts, tables = report.shortfall_tables(res, [])
+    assert len(texts) == len(tables) == 1  # no accuracy measured, no 2^27 run
+    hdr, rows = tables[0]
+    assert hdr[-1] == "forward + backward speed-up" and rows and all(r[-1] == "0.80x" for r in rows)
+    acc = [dict(function="softmax", direction="backward", shape=[1024, 1024],
+                fastact=dict(max=2.0, share=0.0), torch=dict(max=1e5, share=0.05))]
+    texts, tables = report.shortfall_tables(res, acc)
+    hdr, rows = tables[0]
+    assert rows == [["softmax.backward", str(len(failing[("softmax", "backward")])), rows[0][2], "2", "0.00%",
+                     "1e+05", "5.00%"]]
+    assert "Where the targets fall short" in report.render(res, markdown=True, accuracy=acc)
+    assert "Where the targets fall short" not in report.render(_results(), markdown=True, accuracy=[])
+
+
+def test_shortfall_roof_table():
+    sel = Selection.from_options(sizes="14,20", functions="relu", dtypes="float32", huge=True, shapes="none")
+    records = []
+    for c in sel.cases():
+        slow = c.log2 == 27 and c.variant == "out"  # half the copy roof's rate
+        records.append(dict(c.info(), time=1e-9 * c.size * (2.0 if slow else 1.0)))
+    records += [dict(c.info(), time=1e-9 * c.size) for c in sel.copy_cases()]
+    res = report.Results(records, dict(stat="min"))
+    texts, tables = report.shortfall_tables(res, [])
+    (hdr, rows), = [t for t in tables if t[0][0] == "forward"]
+    assert rows == [["relu", "50%", rows[0][2], rows[0][3], "no"]]  # its other sizes reach the roof
+
+
+def test_measure_accuracy_against_pytorch():
+    pytest.importorskip("torch")  # an optional peer
+    rows = report.measure_accuracy(_results(torch_factor=0.8, sizes="14"))
+    by = {(r["function"], r["direction"]): r for r in rows}
+    assert set(by) == {(f, d) for f in ("relu", "softmax") for d in ("forward", "backward")}
+    assert by[("relu", "forward")]["fastact"] == by[("relu", "forward")]["torch"] == dict(max=0.0, share=0.0)
+    assert by[("softmax", "backward")]["fastact"]["max"] <= report.ACCURACY_ULPS
+    # PyTorch's y (g - sum(g y)) in float32 cancels: far off on some of the 2^20 elements
+    assert by[("softmax", "backward")]["torch"]["max"] > 100 * report.ACCURACY_ULPS

@@ -40,6 +40,45 @@ def ulp_error(got, exact, dtype):
     return err.astype(np.float64)
 
 
+# Within this distance of a table entry's grad_zeros (inputs where its
+# derivative crosses zero through cancellation) a backward's error is
+# measured in ulps of |grad| times the largest |derivative| within twice the
+# distance: the size of the terms that cancel.
+GRAD_ZERO_RADIUS = 0.5
+
+
+def near_grad_zeros(entry, x):
+    """Mask of the inputs x within GRAD_ZERO_RADIUS of the entry's
+    grad_zeros, or None where there are none (or the backward takes y)."""
+    if not entry.grad_zeros or entry.backward_uses != "x":
+        return None
+    xf = np.asarray(x, np.float64)
+    near = np.zeros(xf.shape, bool)
+    for z in entry.grad_zeros:
+        near |= np.abs(xf - z) <= GRAD_ZERO_RADIUS
+    return near if near.any() else None
+
+
+def derivative_scale(entry, params, z):
+    """The largest |derivative| of the entry's activation (reference, at
+    params) within 2 GRAD_ZERO_RADIUS of z."""
+    from . import reference
+
+    x = np.linspace(z - 2 * GRAD_ZERO_RADIUS, z + 2 * GRAD_ZERO_RADIUS, 401).astype(HIGH)
+    with np.errstate(all="ignore"):
+        d = getattr(reference, entry.backward_name)(np.ones_like(x), x, **params)
+    return float(np.max(np.abs(np.asarray(d, np.float64))))
+
+
+def backward_error_near_zeros(entry, params, grad, x, got, exact, dtype, near):
+    """The ulp error of a backward where ``near`` (near_grad_zeros): in
+    ulps of |grad| times the derivative's size there."""
+    scale = np.abs(np.asarray(grad)[near].astype(HIGH)) * HIGH(max(derivative_scale(entry, params, z)
+                                                                   for z in entry.grad_zeros))
+    allowed = np.spacing(scale.astype(dtype)).astype(HIGH)
+    return (np.abs(np.asarray(got)[near].astype(HIGH) - np.asarray(exact, HIGH)[near]) / allowed).astype(np.float64)
+
+
 def max_ulp(got, exact, dtype):
     """Largest ulp error and the index where it occurs."""
     err = ulp_error(got, exact, dtype)

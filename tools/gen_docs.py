@@ -36,7 +36,8 @@ sys.path.insert(0, ROOT)
 
 import fastact as fa  # noqa: E402
 from fastact import _softmax, reference as R  # noqa: E402
-from fastact.testing import EXACT_BITS, HIGH, from_hp, to_hp, ulp_error  # noqa: E402
+from fastact.testing import (EXACT_BITS, GRAD_ZERO_RADIUS, HIGH, backward_error_near_zeros, from_hp,  # noqa: E402
+                             near_grad_zeros, to_hp, ulp_error)
 
 ACTIVATIONS = fa.ACTIVATIONS
 DOCS = os.path.join(ROOT, "docs")
@@ -376,42 +377,15 @@ def _measure_pointwise(entry, label, params, x, dtype, key, out):
         exact = ref_bwd(entry, params, g.astype(HIGH), xl, y.astype(HIGH))
         err = ulp_error(gx, exact, dtype)
         where = {"x": x, "grad": g} if entry.backward_uses == "x" else {"x": x, "y": y, "grad": g}
-        near = _near_grad_zeros(entry, x)
+        near = near_grad_zeros(entry, x)
         if near is not None:
             # where the derivative crosses zero through cancellation, the error
             # is measured against the size of the terms (as the tests do)
-            scale = np.abs(g[near].astype(HIGH)) * HIGH(max(_derivative_scale(entry, params, z)
-                                                            for z in entry.grad_zeros))
-            allowed = np.spacing(scale.astype(dtype)).astype(HIGH)
-            rel = (np.abs(gx[near].astype(HIGH) - exact[near]) / allowed).astype(np.float64)
+            rel = backward_error_near_zeros(entry, params, g, x, gx, exact, dtype, near)
             out.setdefault((entry.name, label, dtype.name, "backward near zero"), Worst()).add(
                 rel, {"x": x[near], "grad": g[near]}, bound)
             err = np.where(near, 0.0, err)
         out.setdefault((entry.name, label, dtype.name, "backward"), Worst()).add(err, where, bound)
-
-
-# Within this distance of a table entry's grad_zeros (inputs where its
-# derivative crosses zero through cancellation) the backward's error is
-# measured in ulps of |grad| times the largest |derivative| within twice the
-# distance: the size of the terms that cancel (the tests use the same rule).
-GRAD_ZERO_RADIUS = 0.5
-
-
-def _near_grad_zeros(entry, x):
-    if not entry.grad_zeros or entry.backward_uses != "x":
-        return None
-    xf = np.asarray(x, np.float64)
-    near = np.zeros(xf.shape, bool)
-    for z in entry.grad_zeros:
-        near |= np.abs(xf - z) <= GRAD_ZERO_RADIUS
-    return near if near.any() else None
-
-
-def _derivative_scale(entry, params, z):
-    x = np.linspace(z - 2 * GRAD_ZERO_RADIUS, z + 2 * GRAD_ZERO_RADIUS, 401).astype(HIGH)
-    with np.errstate(all="ignore"):
-        d = ref_bwd(entry, params, np.ones_like(x), x, None)
-    return float(np.max(np.abs(np.asarray(d, np.float64))))
 
 
 def _measure_rrelu_training(entry, label, params, x, dtype, key, out):
