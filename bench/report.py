@@ -864,8 +864,8 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
     texts, tables = shortfall_tables(res, accuracy)
     if tables:
         h("Where the targets fall short: what else the cells measure")
-        for t, (hdr, rows) in zip(texts, tables):
-            out.append(("\n" + t + "\n") if md else "\n" + textwrap.fill(t, 110))
+        for i, (t, (hdr, rows)) in enumerate(zip(texts, tables)):
+            out.append(("\n" * (i > 0) + t + "\n") if md else "\n" + textwrap.fill(t, 110))
             out.append(table(hdr, rows, markdown=md))
 
     for dtype in res.dtypes():
