@@ -690,24 +690,38 @@ class _Rows(_Switch):
 
 
 _fast_rows = {}  # (name, dtype) -> _Rows
-_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those _rowwise has run
+_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those made so far
+
+
+def _rows_of(name, dtype):
+    """The _Rows of a softmax-family function for float32 or float64 data."""
+    fast = _fast_rows.get((name, dtype))
+    if fast is None:
+        fast = _fast_rows[(name, dtype)] = _Rows(name, _DTYPES[dtype][0])
+        _ROWS[dtype][name] = fast
+    return fast
 
 
 def _rows_fast(name, x, axis, g=None, out=None):
     """The softmax family's most common call, kept short: x (and g for a
     backward) C-contiguous float32 or float64 arrays of one shape and dtype,
     reduced over the last axis, no mask, out= absent or an array of the same
-    shape, dtype and layout that is x or g or shares no memory with them,
-    once _rowwise has run the same function and dtype.  None when it does
-    not apply (the general path then checks everything)."""
+    shape, dtype and layout that is x or g or shares no memory with them.
+    None when it does not apply (the general path then checks everything).
+    (It once applied only after a call without out=, so a loop that always
+    passed out= paid the general path's 10 us on every call.)"""
     if type(x) is not np.ndarray or type(axis) is not int:
         return None
     d = x.dtype
     table = _ROWS.get(d)
-    fast = table.get(name) if table is not None else None
-    nd = x.ndim
-    if fast is None or not nd or (axis != -1 and axis != nd - 1):
+    if table is None:
         return None
+    nd = x.ndim
+    if not nd or (axis != -1 and axis != nd - 1):
+        return None
+    fast = table.get(name)
+    if fast is None:
+        fast = _rows_of(name, d)
     f = x.flags
     if not (f.c_contiguous and f.aligned):
         return None
@@ -767,10 +781,7 @@ def _rowwise(name, fname, srcs, axis, out, vnames, where=None):
             and (axis == -1 or axis == a.ndim - 1) \
             and all(type(b) is np.ndarray and b.dtype == a.dtype and b.shape == a.shape
                     and b.flags.c_contiguous and b.flags.aligned for b in srcs):
-        fast = _fast_rows.get((name, a.dtype))
-        if fast is None:
-            fast = _fast_rows[(name, a.dtype)] = _Rows(name, _DTYPES[a.dtype][0])
-            _ROWS[a.dtype][name] = fast
+        fast = _rows_of(name, a.dtype)
         res = np.empty(a.shape, a.dtype)
         length = a.shape[-1]
         if a.size:

@@ -117,6 +117,22 @@ def copysign(typingctx, a, b):
     return _llvm_intrinsic("copysign", 2)(typingctx, a, b)
 
 
+@intrinsic
+def float_bits(typingctx, x):
+    """The bits of a float32 (float64) as an int32 (int64).  For x >= 0 (and
+    +0.0, +inf, NaNs with the sign bit clear) they order as the values do,
+    NaN above +inf: a min or max of them is an integer reduction, which LLVM
+    vectorizes without any fast-math flag (a float min or max it does not)."""
+    if not isinstance(x, types.Float):
+        return None
+    ity = types.int32 if x.bitwidth == 32 else types.int64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(x.bitwidth))
+
+    return ity(x), codegen
+
+
 _MAGIC52 = 1.5 * 2.0 ** 52  # adding an integer below 2**51 in size leaves it in the low mantissa bits
 SCALE_BITS_INT = 64  # the scaled exponentials' 2**64
 
