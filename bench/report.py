@@ -723,7 +723,7 @@ def measure_accuracy(res):
     PyTorch."""
     import numpy as np
 
-    from fastact import reference
+    from fastact import ACTIVATIONS, reference
     from fastact.testing import backward_error_near_zeros, near_grad_zeros, ulp_error
 
     from . import _peers
@@ -733,7 +733,7 @@ def measure_accuracy(res):
         return []
     rows = []
     for f, d in _failing_torch_cells(res):
-        entry = _peers.fa.ACTIVATIONS[f]
+        entry = ACTIVATIONS[f]
         shape = layout(entry.kind, 1 << ACCURACY_LOG2)
         got = {}
         for impl in ("fastact", "torch"):
@@ -753,7 +753,7 @@ def measure_accuracy(res):
         for impl, v in got.items():
             e = ulp_error(v, want, np.float32)
             if near is not None:  # as docs/accuracy.md: against the size of the terms that cancel
-                e[near] = backward_error_near_zeros(entry, kwargs, w.grad, w.x, v, want, np.float32, near)
+                e[near] = backward_error_near_zeros(entry, kwargs, w.grad, v, want, np.float32, near)
             row[impl] = dict(max=float(e.max()), share=float(np.mean(e > ACCURACY_ULPS)))
         rows.append(row)
     return rows

@@ -689,16 +689,15 @@ class _Rows(_Switch):
             self.entry = self.kernels[0].compile((arr,) * self._nargs)
 
 
-_fast_rows = {}  # (name, dtype) -> _Rows
 _ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those made so far
 
 
 def _rows_of(name, dtype):
     """The _Rows of a softmax-family function for float32 or float64 data."""
-    fast = _fast_rows.get((name, dtype))
+    table = _ROWS[dtype]
+    fast = table.get(name)
     if fast is None:
-        fast = _fast_rows[(name, dtype)] = _Rows(name, _DTYPES[dtype][0])
-        _ROWS[dtype][name] = fast
+        fast = table[name] = _Rows(name, _DTYPES[dtype][0])
     return fast
 
 

@@ -70,7 +70,7 @@ def derivative_scale(entry, params, z):
     return float(np.max(np.abs(np.asarray(d, np.float64))))
 
 
-def backward_error_near_zeros(entry, params, grad, x, got, exact, dtype, near):
+def backward_error_near_zeros(entry, params, grad, got, exact, dtype, near):
     """The ulp error of a backward where ``near`` (near_grad_zeros): in
     ulps of |grad| times the derivative's size there."""
     scale = np.abs(np.asarray(grad)[near].astype(HIGH)) * HIGH(max(derivative_scale(entry, params, z)

@@ -16,17 +16,16 @@ from numba import njit
 
 import fastact as fa
 from fastact._math import MATH
-from fastact.testing import ulp_error
+from fastact.testing import GRAD_ZERO_RADIUS, ulp_error
 from util import (F32, F64, FLOATS, FNS_ALL, LD, Fn, MP_EXACT, OPS_ALL, ULP_BOUND, assert_ulp, mp_exact, mpf_to_ld,
                   nan_positions_equal, no_fp_warnings, params, rule, sweep, values)
 
 
-# Within this distance of one of an entry's grad_zeros (inputs where the
+# Within GRAD_ZERO_RADIUS of one of an entry's grad_zeros (inputs where the
 # derivative crosses zero through cancellation), the table says the backward's
 # error is small against its terms, not relative to the result: there the
 # error is measured in ulp of |grad| * (the largest |derivative| within twice
 # that distance: a proxy for the size of the terms that cancel).
-GRAD_ZERO_RADIUS = 0.5
 
 
 @functools.lru_cache(maxsize=None)

@@ -381,7 +381,7 @@ def _measure_pointwise(entry, label, params, x, dtype, key, out):
         if near is not None:
             # where the derivative crosses zero through cancellation, the error
             # is measured against the size of the terms (as the tests do)
-            rel = backward_error_near_zeros(entry, params, g, x, gx, exact, dtype, near)
+            rel = backward_error_near_zeros(entry, params, g, gx, exact, dtype, near)
             out.setdefault((entry.name, label, dtype.name, "backward near zero"), Worst()).add(
                 rel, {"x": x[near], "grad": g[near]}, bound)
             err = np.where(near, 0.0, err)
