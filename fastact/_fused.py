@@ -61,15 +61,18 @@ def _templates():
     _FP = None  # the cache fingerprint; see _jit.instantiate
 
     # -- GLU on (rows, 2, L): out = a * sigmoid(b), a = x[:, 0], b = x[:, 1] ----
-    # The loops over a row are functions of their own: nested in the loop
-    # over rows, the same code runs 20-40 % slower (see bias_apply below).
+    # The loops over a row are functions of their own, kept out of line
+    # (_jit.not_inlined): inlined into the loop over rows, glu's float64
+    # forward took 3.3 ns per element serial, against 2.7 ns called.
     def glu_row(a, b, o):
         vector_width(_FP)
+        not_inlined(_FP)
         for j in range(o.shape[0]):
             o[j] = gated(a[j], b[j])
 
     def glu_row_bwd(g, a, b, ga, gb):
         vector_width(_FP)
+        not_inlined(_FP)
         for j in range(g.shape[0]):
             # both read before either store: out may be x itself
             ga_j, gb_j = gated_grads(g[j], a[j], b[j])
@@ -78,11 +81,13 @@ def _templates():
 
     def glu_fwd(x, out):
         vector_width(_FP)
+        not_inlined(_FP)
         for r in range(x.shape[0]):
             row(x[r, 0], x[r, 1], out[r])
 
     def glu_bwd(g, x, out):
         vector_width(_FP)
+        not_inlined(_FP)
         for r in range(x.shape[0]):
             row(g[r], x[r, 0], x[r, 1], out[r, 0], out[r, 1])
 
@@ -91,9 +96,12 @@ def _templates():
     # in another runs 20-40 % slower than the same loop compiled as a function
     # of its own (measured: gelu and silu, float32 and float64).  Such kernels
     # add the bias over a few rows (STEP elements, in L1) first, then call
-    # apply / apply_b, a separately compiled flat loop, on them.
+    # apply / apply_b, a separately compiled flat loop, on them.  That loop
+    # is kept out of line (_jit.not_inlined): silu's float32 backward on
+    # (4096, 64), serial, 1.68 -> 1.41 ns per element (the others within noise).
     def bias_apply(v, p):
         vector_width(_FP)
+        not_inlined(_FP)
         for i in range(v.shape[0]):
             v[i] = f(v[i], p)
 
@@ -101,6 +109,7 @@ def _templates():
         """gx = activation'(z) g (from y = activation(z) where the backward
         takes y).  gx may be g itself."""
         vector_width(_FP)
+        not_inlined(_FP)
         for i in range(z.shape[0]):
             gx[i] = fb(g[i], f(z[i], p) if USES_Y else z[i], p)
 
@@ -124,6 +133,7 @@ def _templates():
 
     def bias_cols(x, b, out, p):
         vector_width(_FP)
+        not_inlined(_FP)
         n = x.shape[0]
         C = x.shape[1]
         if BY_ROW and C >= ROW_MIN:
@@ -144,6 +154,7 @@ def _templates():
     # (rows, inner) layout: row r has the bias b[(r0 + r) % C]
     def bias_rows(x, b, out, r0, p):
         vector_width(_FP)
+        not_inlined(_FP)
         C = b.shape[0]
         for r in range(x.shape[0]):
             bc = b[(r0 + r) % C]
@@ -159,6 +170,7 @@ def _templates():
         (k + 1) blk), and then part[0] = the sum of those, added in block
         order (fold_blocks)."""
         vector_width(_FP)
+        not_inlined(_FP)
         n = x.shape[0]
         C = x.shape[1]
         if BY_ROW_B and C >= ROW_MIN_B:
@@ -203,6 +215,7 @@ def _templates():
     def bias_rows_bwd(g, x, b, gx, part, r0, p):
         """gx and part[r] = the float64 sum of row r of gx."""
         vector_width(_FP)
+        not_inlined(_FP)
         C = b.shape[0]
         zr = np.empty(x.shape[1] if HEAVY_B else 0, x.dtype)  # z (gx may be g)
         for r in range(x.shape[0]):
@@ -221,6 +234,8 @@ def _templates():
             part[r] = row_sum(o)
 
     # -- parallel: fixed ranges of rows (blocks for the column sums) ----------
+    # The serial kernels they call are kept out of line (_jit.not_inlined), so
+    # that each range runs the serial kernel's own code.
     def pglu_fwd(x, out):
         vector_width(_FP)
         n = x.shape[0]

@@ -213,7 +213,9 @@ def _map_templates():
                 sig = list(inputs) + (["out"] if target is None else []) + (["p"] if params else [])
                 call = ", ".join(f"{a}[i]" for a in inputs) + (", *p" if params else "")
                 value = f"f({call})"
-                head = [f"    def map{k}{sfx}({', '.join(sig)}):", "        vector_width(_FP)"]
+                # the parallel kernel calls it, see _jit.not_inlined
+                head = [f"    def map{k}{sfx}({', '.join(sig)}):", "        vector_width(_FP)",
+                        "        not_inlined(_FP)"]
                 if target is not None:
                     # in place: see _jit.opaque_store_value
                     head.append(f"        z = {inputs[0]}.shape[0] >> 62")
