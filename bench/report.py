@@ -4,7 +4,7 @@
     python -m bench.report --quick      # a few sizes, float32: a few minutes
     python -m bench.report --huge       # adds 2**27 float32 (DRAM bandwidth)
     python -m bench.report --functions relu,softmax --dtypes float32 --sizes 10-20:2
-    python -m bench.report --save-json results.json   # keep results.json, .fused.json, .train.json
+    python -m bench.report --save-json results.json   # keep results.json and its siblings (below)
     python -m bench.report --from-json results.json   # re-analyse a saved run (and its siblings)
 
 Runs ``pytest bench/bench_activations.py --benchmark-only --benchmark-enable
@@ -175,6 +175,15 @@ def _load_average():
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
+
+
+COMPILE_SUFFIX = ".compile.json"
+THRESHOLD_SUFFIX = ".threshold.json"
+
+
+def save_json(path, obj):
+    with open(path, "w") as fh:
+        json.dump(obj, fh, indent=1)
 
 
 def sibling(path, suffix):
@@ -1004,11 +1013,12 @@ def main(argv=None):
     p.add_argument("--max-time", type=float, help="seconds per benchmark (pytest-benchmark --benchmark-max-time)")
     p.add_argument("--stat", default="min", choices=("min", "median", "mean"), help="statistic of the rounds")
     p.add_argument("--from-json", metavar="FILE",
-                   help="analyse a saved pytest-benchmark JSON instead of running (with FILE's .fused.json and "
-                        ".train.json beside it, when there)")
+                   help="analyse a saved pytest-benchmark JSON instead of running (with FILE's .fused.json, "
+                        ".train.json, .compile.json and .threshold.json beside it, when there)")
     p.add_argument("--save-json", metavar="FILE",
-                   help="keep the pytest-benchmark JSON (the fused run's and the training's as FILE with the "
-                        "suffixes .fused.json and .train.json)")
+                   help="keep the pytest-benchmark JSON (the fused run's, the training's, the compile costs and "
+                        "the threshold sweep as FILE with the suffixes .fused.json, .train.json, .compile.json and "
+                        ".threshold.json)")
     p.add_argument("--no-fused", action="store_true", help="skip the fused operations (bench/bench_fused.py)")
     p.add_argument("--no-train", action="store_true", help="skip the Fashion-MNIST training epochs")
     p.add_argument("--train-rounds", type=int, default=TRAIN_ROUNDS, metavar="N",
@@ -1063,17 +1073,23 @@ def main(argv=None):
                                         threads=a.train_threads, log=os.path.join(tmp, "train.log"))
             elif os.path.exists(train_path):
                 training = load_training(train_path)
+    # the compile costs and the threshold sweep are saved beside a run's JSON
+    # too, and a re-analysis of it takes them from there
+    compile_path = sibling(path, COMPILE_SUFFIX) if (a.save_json or a.from_json) else None
+    threshold_path = sibling(path, THRESHOLD_SUFFIX) if (a.save_json or a.from_json) else None
     compile_res = threshold_res = None
-    if a.compile_cost_from:
-        with open(a.compile_cost_from) as fh:
+    if a.compile_cost_from or (a.from_json and not a.no_compile_cost and os.path.exists(compile_path)):
+        with open(a.compile_cost_from or compile_path) as fh:
             compile_res = json.load(fh)
     elif not a.no_compile_cost:
         from . import compile_cost
 
         print("measuring import and compile cost ...", file=sys.stderr, flush=True)
         compile_res = compile_cost.measure(a.functions.split(",") if a.functions else None)
-    if a.threshold_from:
-        with open(a.threshold_from) as fh:
+        if a.save_json:
+            save_json(compile_path, compile_res)
+    if a.threshold_from or (a.from_json and os.path.exists(threshold_path)):
+        with open(a.threshold_from or threshold_path) as fh:
             threshold_res = json.load(fh)
     elif a.threshold:
         from . import threshold
@@ -1081,6 +1097,8 @@ def main(argv=None):
         print("running the threshold sweep ...", file=sys.stderr, flush=True)
         rows = threshold.sweep(a.functions.split(",") if a.functions else None)
         threshold_res = dict(rows=rows, analysis=threshold.analyse(rows))
+        if a.save_json:
+            save_json(threshold_path, threshold_res)
     plots = []
     if not a.no_docs:
         for dtype in res.dtypes():

@@ -165,6 +165,54 @@ def test_main_from_saved_json(tmp_path, capsys):
     assert "Fused operations ==" not in out and "Training (" not in out and "not run (--no-fused)" in out
 
 
+def _compile_cost():
+    """A compile-cost result (bench.compile_cost.measure's form) for relu."""
+    keys = ("forward_small", "forward_large", "backward_small", "backward_large")
+    one = dict(numba_init=0.05, **{k: 0.5 for k in keys}, **{k + "_steady": 1e-5 for k in keys})
+    return {"dtype": "float32", "import": dict(numpy=0.05, numba=0.2, fastact=0.1, total=0.35),
+            "functions": {"relu": {"cold": one, "warm": dict(one)}}}
+
+
+def _sweep_rows():
+    """Threshold sweep rows (bench.threshold.sweep's form): parallel wins from 2^16."""
+    return [dict(function="relu", direction="forward", dtype="float32", size=1 << k,
+                 serial=float(1 << k), parallel=(1 << k) * (0.5 if k >= 16 else 2.0)) for k in range(10, 22, 2)]
+
+
+def test_save_json_keeps_compile_cost_and_threshold(tmp_path, monkeypatch, capsys):
+    """--save-json writes the compile costs and the threshold sweep beside the
+    run; --from-json reads them back instead of measuring again."""
+    from . import compile_cost, threshold
+
+    def fake_suite(path, **kw):
+        _benchmark_json(tmp_path / "run.json", _results().records)
+
+    monkeypatch.setattr(report, "run_suite", fake_suite)
+    monkeypatch.setattr(compile_cost, "measure", lambda functions=None: _compile_cost())
+    monkeypatch.setattr(threshold, "sweep", lambda functions=None: _sweep_rows())
+    run = str(tmp_path / "run.json")
+    assert report.main(["--save-json", run, "--no-docs", "--no-fused", "--no-train", "--no-accuracy",
+                        "--threshold"]) == 0
+    saved = capsys.readouterr().out
+    assert json.loads((tmp_path / "run.compile.json").read_text())["functions"].keys() == {"relu"}
+    assert len(json.loads((tmp_path / "run.threshold.json").read_text())["rows"]) == len(_sweep_rows())
+
+    def fail(*args, **kw):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(compile_cost, "measure", fail)
+    monkeypatch.setattr(threshold, "sweep", fail)
+    assert report.main(["--from-json", run, "--no-docs", "--no-fused", "--no-train", "--no-accuracy"]) == 0
+    again = capsys.readouterr().out
+    for section in ("== Threshold sweep", "== Import and compile cost"):
+        assert section in saved and section in again
+    assert "Import and compile cost" not in report.render(report.Results.from_json(run))
+    # --no-compile-cost leaves the saved costs out
+    assert report.main(["--from-json", run, "--no-docs", "--no-fused", "--no-train", "--no-accuracy",
+                        "--no-compile-cost"]) == 0
+    assert "Import and compile cost" not in capsys.readouterr().out
+
+
 def test_measure_training_without_the_dataset(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTACT_DATA", str(tmp_path / "none"))
     result = report.measure_training(1, json_path=str(tmp_path / "train.json"))
