@@ -4,7 +4,7 @@
     python -m bench.report --quick      # a few sizes, float32: a few minutes
     python -m bench.report --huge       # adds 2**27 float32 (DRAM bandwidth)
     python -m bench.report --functions relu,softmax --dtypes float32 --sizes 10-20:2
-    python -m bench.report --save-json results.json   # keep results.json and its siblings (below)
+    python -m bench.report --save-json results.json   # keep it, with .fused/.train/.compile/.threshold.json
     python -m bench.report --from-json results.json   # re-analyse a saved run (and its siblings)
 
 Runs ``pytest bench/bench_activations.py --benchmark-only --benchmark-enable

@@ -3,9 +3,9 @@ and parallel kernels, one set per dtype, compiled on first use.
 
 Every template works on 1-D or 2-D C-contiguous arrays; ``_api`` flattens and
 lays out the user's arrays before calling them.  A parallel kernel splits the
-work into one contiguous range per thread and runs the *serial* kernel on
-each range, so the inner loops vectorize exactly as in the serial kernel and
-the two give bitwise identical results.
+work into one contiguous range per thread and calls the *serial* kernel on
+each range (out of line: _jit.not_inlined), so the inner loops are compiled
+exactly as in the serial kernel and the two give bitwise identical results.
 """
 import functools
 
