@@ -663,41 +663,48 @@ def _run_rows(serial, parallel, size, *args):
     return _jit.run_at(_jit.ROWS_THRESHOLD, serial, parallel, size, *args)
 
 
-class _Rows(_Switch):
-    """The serial and parallel kernels of one softmax-family function for
-    one dtype, and, once they have run, the serial kernel's entry point for
-    2-D C-contiguous arrays: below the parallel threshold the fast path calls
-    it directly, without Numba's argument typing (as _Kernel does).  Off
-    (threshold 0) while a config() block is active."""
+class _Direct(_Switch):
+    """A serial and a parallel kernel, run by size against ``threshold``,
+    and, once they have run, the serial kernel's entry point compiled for
+    ``types``: below the threshold a fast path calls it directly, without
+    Numba's argument typing (as _Kernel does).  The caller passes arrays of
+    exactly those types.  Off (threshold 0) while a config() block is
+    active."""
 
-    __slots__ = ("kernels", "entry", "_nargs", "_T")
+    __slots__ = ("kernels", "entry", "_types")
 
-    def __init__(self, name, T):
-        self.kernels = _softmax.rowwise(name, T)
-        self._nargs = 3 if name.endswith("_backward") else 2
-        self._T = T
+    def __init__(self, kernels, types, threshold):
+        self.kernels = kernels
+        self._types = types
         self.entry = None
-        super().__init__(_jit.ROWS_THRESHOLD)
+        super().__init__(threshold)
 
     def __call__(self, size, *arrays):
         if size < self.t and self.entry is not None:
-            self.entry(*arrays)
-            return
-        _run_rows(*self.kernels, size, *arrays)
+            return self.entry(*arrays)
+        result = _jit.run_at(self._t, *self.kernels, size, *arrays)
         if self.entry is None and size < self._t:
-            arr = numba.types.Array(numba.from_dtype(np.dtype(self._T)), 2, "C")
-            self.entry = self.kernels[0].compile((arr,) * self._nargs)
+            self.entry = self.kernels[0].compile(self._types)
+        return result
 
 
-_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those made so far
+def _rows_direct(name, T):
+    """The _Direct of one softmax-family function for one dtype, on 2-D
+    C-contiguous arrays."""
+    arr = numba.types.Array(numba.from_dtype(np.dtype(T)), 2, "C")
+    return _Direct(_softmax.rowwise(name, T), (arr,) * (3 if name.endswith("_backward") else 2),
+                   _jit.ROWS_THRESHOLD)
+
+
+_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Direct}, those made so far
 
 
 def _rows_of(name, dtype):
-    """The _Rows of a softmax-family function for float32 or float64 data."""
+    """The _Direct of a softmax-family function for float32 or float64 data."""
     table = _ROWS[dtype]
     fast = table.get(name)
     if fast is None:
-        fast = table[name] = _Rows(name, _DTYPES[dtype][0])
+        fast = table[name] = _rows_direct(name, _DTYPES[dtype][0])
     return fast
 
 
@@ -926,6 +933,23 @@ def _ce_inputs(fname, logits, labels, axis, reduction):
     return x, T, rdt, ax, rows, lab, want
 
 
+_CE = {}  # dtype -> the cross-entropy's (forward, backward) _Direct, once made
+
+
+def _ce_direct(T):
+    """The cross-entropy's fast paths' kernels for compute dtype T: (rows,
+    int64 labels, float64 loss) and (rows, labels, float64 scale, out)."""
+    pair = _CE.get(T)
+    if pair is None:
+        ty = numba.types
+        x, f64 = ty.Array(numba.from_dtype(np.dtype(T)), 2, "C"), ty.Array(ty.float64, 1, "C")
+        lab = ty.Array(ty.int64, 1, "C")
+        fwd, bwd = _softmax.cross_entropy(T)
+        pair = _CE[T] = (_Direct(fwd, (x, lab, f64), _jit.PARALLEL_THRESHOLD),
+                         _Direct(bwd, (x, lab, f64, x), _jit.PARALLEL_THRESHOLD))
+    return pair
+
+
 def _ce_fast(logits, labels, axis, reduction):
     """(rows, labels, T) for the cross-entropy's most common call, kept short:
     2-D C-contiguous float32/float64 logits with the classes last, 1-D
@@ -938,8 +962,10 @@ def _ce_fast(logits, labels, axis, reduction):
     if (d is not _F32 and d is not _F64) or logits.ndim != 2 or (axis != -1 and axis != 1):
         return None
     rows, classes = logits.shape
-    if labels.dtype is not _I64 or labels.shape != (rows,) or not rows or not classes \
-            or not logits.flags.c_contiguous or not labels.flags.c_contiguous:
+    if labels.dtype is not _I64 or labels.shape != (rows,) or not rows or not classes:
+        return None
+    f, g = logits.flags, labels.flags
+    if not (f.c_contiguous and f.aligned and g.c_contiguous and g.aligned):
         return None
     lo, hi = _kernels.int_range(labels)
     if lo < 0 or hi >= classes:
@@ -960,20 +986,19 @@ def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
     if fast is not None:
         rows, lab, T = fast
         loss = np.empty(lab.shape[0], np.float64)
-        run(*_softmax.cross_entropy(T)[0], rows.size, rows, lab, loss)
-        total = loss.sum()
+        total = _ce_direct(T)[0](rows.size, rows, lab, loss)
         return rows.dtype.type(total / lab.shape[0] if reduction == "mean" else total)
     fname = "softmax_cross_entropy"
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
     loss = np.zeros(lab.size, np.float64)
+    total = 0.0  # the losses' sum (the kernel's, compensated in row order)
     if rows is not None and rows.size:
         (serial, parallel), _ = _softmax.cross_entropy(T)
-        run(serial, parallel, rows.size, rows, lab, loss)
+        total = run(serial, parallel, rows.size, rows, lab, loss)
     elif lab.size:
-        loss[:] = np.nan  # no classes: log(0) - undefined
+        loss[:] = total = np.nan  # no classes: log(0) - undefined
     if reduction == "none":
         return loss.reshape(shape).astype(rdt)
-    total = loss.sum()
     if reduction == "mean":
         total = total / lab.size if lab.size else np.nan
     return rdt.type(total)
@@ -991,7 +1016,7 @@ def softmax_cross_entropy_backward(grad, logits, labels, /, axis=-1, *, reductio
             scale = np.empty(lab.shape[0])
             scale.fill(grad / lab.shape[0] if reduction == "mean" else grad)
             res = np.empty(rows.shape, rows.dtype)
-            run(*_softmax.cross_entropy(T)[1], rows.size, rows, lab, scale, res)
+            _ce_direct(T)[1](rows.size, rows, lab, scale, res)
             return res
     fname = "softmax_cross_entropy_backward"
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)

@@ -209,7 +209,7 @@ def _cell(value):
     return pytypes.CellType(value)
 
 
-def instantiate(template, name, namespace, parallel=False, fastmath=False):
+def instantiate(template, name, namespace, parallel=False, fastmath=False, inline=False):
     """A lazily compiled, disk-cached dispatcher running ``template`` with
     ``namespace`` as its globals.  ``name`` must be unique per kernel: it names
     the cache files."""
@@ -226,6 +226,8 @@ def instantiate(template, name, namespace, parallel=False, fastmath=False):
     opts = dict(JIT_OPTIONS)
     if fastmath:
         opts["fastmath"] = set(fastmath)
+    if inline:  # inlined by Numba into its callers (LLVM may leave a call)
+        opts["inline"] = "always"
     return njit(parallel=parallel, **opts)(fn)
 
 

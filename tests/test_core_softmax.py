@@ -400,7 +400,7 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
     general path's results bitwise, falls back for other layouts and axes, and
     is off in a config() block (mode='parallel' runs the parallel kernel even
     on a small array)."""
-    from fastact import _api, _softmax
+    from fastact import _jit, _softmax
     rng = np.random.default_rng(5)
     f = getattr(fa, name)
     for shape in [(17,), (3, 17), (2, 3, 17)]:
@@ -416,18 +416,18 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
             np.testing.assert_array_equal(f(*args, axis=0), np.swapaxes(f(*moved), 0, -1))
     calls = []
     parallel = _softmax.rowwise(name, dtype)[1]
-    real = _api._run_rows
+    real = _jit.run_at
 
-    def spy(s, p, size, *arrays):
+    def spy(threshold, s, p, size, *arrays):
         assert p is parallel
 
-        def recorded(*a):  # what _run_rows() calls when it takes the parallel kernel
+        def recorded(*a):  # what run_at() calls when it takes the parallel kernel
             calls.append("parallel")
             return p(*a)
 
-        return real(s, recorded, size, *arrays)
+        return real(threshold, s, recorded, size, *arrays)
 
-    monkeypatch.setattr(_api, "_run_rows", spy)
+    monkeypatch.setattr(_jit, "run_at", spy)
     x = rng.standard_normal((3, 17)).astype(dtype)
     args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
     f(*args)
@@ -659,3 +659,44 @@ def test_softmax_backward_float32_difference_near_the_largest_float(length):
             np.testing.assert_array_equal(got, want, err_msg=mode)
             gg = g.copy()
             np.testing.assert_array_equal(fa.softmax_backward(gg, y, out=gg), want, err_msg=f"{mode} out=g")
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
+def test_short_rows_give_the_row_kernels_bits(name, dtype, rng):
+    """Rows of up to SHORT_ROW elements go through the short-row kernels (a
+    chunk of rows a time, the exponentials and logarithms in flat loops):
+    their results are those of the row kernels bit for bit, at every length
+    up to the threshold and past it, on rows with -inf, +inf, NaN, huge and
+    tiny values, over several chunks, and in place."""
+    from fastact import _softmax
+    T = np.dtype(dtype).type
+    tpl = "ce_short" if name == "cross_entropy" else _softmax.SHORT[_softmax.ROWS[name][0]]
+    limit = _softmax.SHORT_ROW[tpl][T is np.float64]
+    for n in sorted({1, 2, 3, 7, 10, 16, limit - 1, limit, limit + 1}):
+        rows = _softmax.SHORT_CHUNK // n * 2 + 3  # three chunks, the last one short
+        x = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1, 30, 1e4], (rows, 1))).astype(dtype)
+        x[1, 0] = -np.inf
+        x[2] = -np.inf
+        x[3, n // 2] = np.nan
+        x[4, n - 1] = np.inf
+        x[5, 0] = np.finfo(dtype).max
+        x[6] = 0.0
+        x[6, 0] = -0.0
+        with no_fp_warnings():
+            if name == "cross_entropy":
+                labels = rng.integers(0, n, rows)
+                got, want = np.empty(rows), np.empty(rows)
+                total = _softmax.cross_entropy(T)[0][0](x, labels, got)
+                total_plain = _softmax.cross_entropy(T, short=False)[0][0](x, labels, want)
+                assert np.array_equal(np.float64(total), np.float64(total_plain), equal_nan=True)
+            else:
+                got, want = np.empty_like(x), np.empty_like(x)
+                _softmax.rowwise(name, T)[0](x, got)
+                _softmax.rowwise(name, T, short=False)[0](x, want)
+                inplace = x.copy()
+                _softmax.rowwise(name, T)[0](inplace, inplace)
+                np.testing.assert_array_equal(inplace, want, err_msg=f"in place, n={n}")
+        np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
+        finite = np.isfinite(want)
+        assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite])), f"n={n}"

@@ -169,3 +169,40 @@ def test_fast_path_agrees_with_the_general_path(dtype, rng):
             fa.softmax_cross_entropy(x, bad)
         with pytest.raises(ValueError, match="labels must lie in"):
             fa.softmax_cross_entropy_backward(1.0, x, bad)
+
+
+def test_fast_path_obeys_config(monkeypatch, rng):
+    """The short path's direct call of the serial kernel is off in a config()
+    block: mode='parallel' runs the parallel kernels even on (32, 10)."""
+    from fastact import _jit, _softmax
+    x, labels = _case((32, 10), -1, F32, rng)
+    labels = labels.astype(np.int64)
+    (_, fwd), (_, bwd) = _softmax.cross_entropy(np.float32)
+    calls = []
+    real = _jit.run_at
+
+    def spy(threshold, s, p, size, *arrays):
+        def recorded(*a):
+            calls.append("forward" if p is fwd else "backward" if p is bwd else "other")
+            return p(*a)
+
+        return real(threshold, s, recorded, size, *arrays)
+
+    monkeypatch.setattr(_jit, "run_at", spy)
+    for _ in range(2):  # the second call takes the direct entry point
+        loss = fa.softmax_cross_entropy(x, labels)
+        grad = fa.softmax_cross_entropy_backward(1.0, x, labels)
+    assert calls == []
+    with fa.config(mode="parallel"):
+        assert fa.softmax_cross_entropy(x, labels) == loss
+        np.testing.assert_array_equal(fa.softmax_cross_entropy_backward(1.0, x, labels), grad)
+    assert calls == ["forward", "backward"]
+
+
+def test_sum_over_rows_is_compensated(rng):
+    """reduction='sum' (and 'mean') adds the rows' losses with a running
+    error term: the exact sum of the losses, rounded once."""
+    import math
+    x, labels = _case((5000, 7), -1, F64, rng)
+    each = fa.softmax_cross_entropy(x, labels, reduction="none")
+    assert fa.softmax_cross_entropy(x, labels, reduction="sum") == math.fsum(each)
