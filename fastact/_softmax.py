@@ -9,8 +9,8 @@ float64 width).  A long row (LONG_ROW elements or more) is taken in blocks:
 each pass runs over its blocks, in parallel in the parallel kernels, and the
 blocks' sums are added in block order, so that a single row of a vocabulary
 uses every thread and the results do not depend on the thread count.  The
-forwards take short rows (SHORT_ROW elements or fewer) a chunk of rows at a
-time, with the exponentials of the whole chunk in one flat loop.
+unmasked forwards take short rows (SHORT_ROWS) a chunk of rows at a time,
+with the exponentials of the whole chunk in one flat loop.
 
 Accuracy comes from where the sums are carried:
 
@@ -90,7 +90,7 @@ DD_MIN_LANED = 32
 LONG_BLOCK = 8192
 LONG_ROW = 2 * LONG_BLOCK
 
-# Rows of at most SHORT_ROW elements are too short for the vectorized loops
+# Rows of at most SHORT_ROWS elements are too short for the vectorized loops
 # over a row: LLVM's vector loop takes 32 float32 (16 float64) elements a
 # step, so a row of 10 ran all of its exponentials in scalar code.  The
 # forward kernels (softmax, softmin, log_softmax, the cross-entropy's loss)
@@ -98,7 +98,8 @@ LONG_ROW = 2 * LONG_BLOCK
 # is spread over a scratch row, and the exponentials of the whole chunk are
 # one flat vectorized loop, as are log_softmax's and the loss's logarithms
 # (one per row); the results are the row kernels', bit for bit.  A chunk
-# holds about SHORT_CHUNK elements, so its scratch rows stay in L1.
+# holds about SHORT_CHUNK elements: its two scratch rows take 16 KiB
+# (float32) or 32 KiB (float64), in L1 or L2.
 # Measured serial, time per element of the short kernel / the row kernel
 # (min of 2 alternated runs of 7 rounds, rows of n, 4096 elements):
 #   n                      4     10    16    24    31    32    40    48    64
@@ -108,9 +109,18 @@ LONG_ROW = 2 * LONG_BLOCK
 #                 float64  0.40  0.50  0.71  0.79  0.82  0.89  0.96  1.01  1.08
 #   cross-entropy float32  0.23  0.38  0.46  0.60  0.55  0.71  0.81  0.86  0.97
 #                 float64  0.42  0.50  0.69  0.74  0.74  0.82  0.87  0.91  0.96
-# SHORT_ROW: short kernel template -> the longest short row, float32 and float64
-SHORT_ROW = {"softmax_short": (31, 31), "log_softmax_short": (48, 40), "ce_short": (64, 64)}
+# short kernel template -> the longest short row, float32 and float64 (the
+# drivers' SHORT_ROW)
+SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (48, 40), "ce_short": (64, 64)}
 SHORT_CHUNK = 2048
+# fewer rows than this take the row kernel: the short kernel's scratch costs
+# more than it saves.  Measured serial, time of the short kernel / the row
+# kernel on (R, n) (min of 3 x 3 rounds): float32 softmax n = 31, R = 1: 1.28,
+# 4: 1.09, 8: 0.93, 12: 0.86; cross-entropy n = 31, R = 1: 1.23, 4: 1.01,
+# 8: 0.82; float64 log_softmax n = 31, R = 4: 1.08, 8: 0.94 (the one-row
+# calls of the small-array benchmarks, 1 x 16, were 0.93-0.97x PyTorch
+# through the short kernel).
+SHORT_MIN_ROWS = 8
 # the parallel kernels split the rows among the threads from this many long
 # rows up, and the blocks of each row below it (the results are the same)
 LONG_PAR_ROWS = 4
@@ -429,7 +439,7 @@ def _templates():
     # -- drivers: rows of 2-D arrays, serial and parallel ---------------------
     def rows1(x, out):
         vector_width(_FP)
-        if 0 < x.shape[1] <= SHORT_ROW:
+        if 0 < x.shape[1] <= SHORT_ROW and x.shape[0] >= SHORT_MIN_ROWS:
             short_rows(x, out)
             return
         if x.shape[1] >= LONG_ROW:
@@ -586,7 +596,7 @@ def _templates():
         for i in range(n):
             out[i] = (x[i] - m) - lse
 
-    # -- short rows (SHORT_ROW): a chunk of rows at a time ----------------------
+    # -- short rows (SHORT_ROWS): a chunk of rows at a time ---------------------
     def short_exp_tpl(xf, n, sm, e):
         """For the rows of n elements laid end to end in xf: sm[i] = the
         maximum of SGN x over i's row, e[i] = exp_diff(SGN xf[i], sm[i])."""
@@ -600,12 +610,29 @@ def _templates():
         for i in range(xf.shape[0]):
             e[i] = exp_diff(SGN * xf[i], sm[i])
 
+    def short_scratch_tpl(rows, n):
+        """(rows per chunk, two scratch rows of a chunk's elements, the
+        double-double sums' lanes, a float64 per row of a chunk)."""
+        vector_width(_FP)
+        ch = max(1, SHORT_CHUNK // n)
+        m = min(ch, rows)
+        return ch, np.empty((2, m * n), T), np.empty((2, LANES), np.float64), np.empty(m, np.float64)
+
+    def short_lse_tpl(xf, n, sm, e, lse, acc):
+        """short_exp, then lse[r] = the log of the sum of row r's exp (the
+        logarithms in one vectorized loop)."""
+        vector_width(_FP)
+        short_exp(xf, n, sm, e)
+        rows = xf.shape[0] // n
+        for r in range(rows):
+            lse[r] = sum_less_one(e[r * n:r * n + n], acc)
+        for r in range(rows):
+            lse[r] = log1p64(lse[r])
+
     def softmax_short(x, out):
         vector_width(_FP)
         rows, n = x.shape
-        ch = max(1, SHORT_CHUNK // n)
-        buf = np.empty((2, min(ch, rows) * n), T)
-        acc = np.empty((2, LANES), np.float64)
+        ch, buf, acc, _ = short_scratch(rows, n)
         for lo in range(0, rows, ch):
             hi = min(lo + ch, rows)
             k = (hi - lo) * n
@@ -622,20 +649,13 @@ def _templates():
     def log_softmax_short(x, out):
         vector_width(_FP)
         rows, n = x.shape
-        ch = max(1, SHORT_CHUNK // n)
-        buf = np.empty((2, min(ch, rows) * n), T)
-        acc = np.empty((2, LANES), np.float64)
-        lse = np.empty(min(ch, rows), np.float64)
+        ch, buf, acc, lse = short_scratch(rows, n)
         for lo in range(0, rows, ch):
             hi = min(lo + ch, rows)
             k = (hi - lo) * n
             sm, e = buf[0, :k], buf[1, :k]
             xf = x[lo:hi].reshape(k)
-            short_exp(xf, n, sm, e)
-            for r in range(hi - lo):
-                lse[r] = sum_less_one(e[r * n:r * n + n], acc)
-            for r in range(hi - lo):  # (one vectorized loop of logs)
-                lse[r] = log1p64(lse[r])
+            short_lse(xf, n, sm, e, lse, acc)
             for r in range(hi - lo):  # e: the row's log of the sum, now
                 v = T(lse[r])
                 for j in range(r * n, r * n + n):
@@ -647,19 +667,12 @@ def _templates():
     def ce_short(x, labels, loss):
         vector_width(_FP)
         rows, n = x.shape
-        ch = max(1, SHORT_CHUNK // n)
-        buf = np.empty((2, min(ch, rows) * n), T)
-        acc = np.empty((2, LANES), np.float64)
-        lse = np.empty(min(ch, rows), np.float64)
+        ch, buf, acc, lse = short_scratch(rows, n)
         for lo in range(0, rows, ch):
             hi = min(lo + ch, rows)
             k = (hi - lo) * n
             sm, e = buf[0, :k], buf[1, :k]
-            short_exp(x[lo:hi].reshape(k), n, sm, e)
-            for r in range(hi - lo):
-                lse[r] = sum_less_one(e[r * n:r * n + n], acc)
-            for r in range(hi - lo):
-                lse[r] = log1p64(lse[r])
+            short_lse(x[lo:hi].reshape(k), n, sm, e, lse, acc)
             for r in range(hi - lo):
                 m = np.float64(sm[r * n])
                 loss[lo + r] = lse[r] - (np.float64(x[lo + r, labels[lo + r]]) - m)
@@ -949,7 +962,7 @@ def _templates():
                 part[b, 1] = bc
             else:
                 part[b, 0] = sum64(e)
-        if IS64:  # as normalize_tpl
+        if IS64:  # as row_inv_tpl
             h, c = block_total(part)
             inv = T(1.0 / (h + c))
         else:
@@ -968,7 +981,7 @@ def _templates():
         n = x.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
         m = block_max(x, np.empty(nb, T))
-        # per block: the sum of the terms other than 2**64 and their count, as log_sum_tpl
+        # per block: the sum of the terms other than 2**64 and their count, as sum_less_one_tpl
         part = np.zeros((nb, 3), np.float64)
         for b in prange(nb):
             lo = b * LONG_BLOCK
@@ -1105,7 +1118,7 @@ def _templates():
         """loss[r] = log(sum(exp(x[r]))) - x[r, labels[r]], in float64;
         returns their sum (compensated, in row order)."""
         vector_width(_FP)
-        if 0 < x.shape[1] <= SHORT_ROW:
+        if 0 < x.shape[1] <= SHORT_ROW and x.shape[0] >= SHORT_MIN_ROWS:
             ce_short_rows(x, labels, loss)
         else:
             tmp = np.empty(x.shape[1], T)
@@ -1197,7 +1210,7 @@ ROWS = {
     "softmax_backward": ("softmax_backward_row", 1), "softmin_backward": ("softmax_backward_row", -1),
     "log_softmax_backward": ("log_softmax_backward_row", 1),
 }
-# row template -> the kernel for short rows (the forwards'; see SHORT_ROW)
+# row template -> the kernel for short rows (the unmasked forwards'; see SHORT_ROWS)
 SHORT = {"softmax_row": "softmax_short", "log_softmax_row": "log_softmax_short"}
 # row template -> the template for long rows (the masked ones have none)
 LONG = {"softmax_row": "softmax_long", "log_softmax_row": "log_softmax_long",
@@ -1207,7 +1220,8 @@ LONG = {"softmax_row": "softmax_long", "log_softmax_row": "log_softmax_long",
 @njit(**_OPTS)
 def _no_long_row(*args):
     """Stands in for the long-row kernel of the masked functions, whose rows
-    of any length go to the row kernel (LONG_ROW is then out of reach)."""
+    of any length go to the row kernel (LONG_ROW is then out of reach), and
+    for the short-row kernel of those without one (SHORT_ROW 0)."""
     return
 
 
@@ -1221,7 +1235,7 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     bits = np.int32 if T is np.float32 else np.int64  # float_bits's type
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, nan_in=nan_in, float_bits=float_bits,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, SHORT_MIN_ROWS=SHORT_MIN_ROWS, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
@@ -1251,9 +1265,19 @@ def _namespace(T):
 
 
 @functools.cache
-def _short_exp(T, sign):
-    return instantiate(TEMPLATES["short_exp_tpl"], f"sm_short_exp_{_tag(T)}_{'neg' if sign < 0 else 'pos'}",
-                       dict(_namespace(T), SGN=T(sign)))
+def _short_parts(T, sign):
+    """The globals of the short-row kernels for dtype T and sign SGN."""
+    tag = f"{_tag(T)}_{'neg' if sign < 0 else 'pos'}"
+    ns = dict(_namespace(T), SGN=T(sign))
+    ns["short_exp"] = instantiate(TEMPLATES["short_exp_tpl"], f"sm_short_exp_{tag}", ns)
+    ns["short_lse"] = instantiate(TEMPLATES["short_lse_tpl"], f"sm_short_lse_{tag}", ns)
+    ns["short_scratch"] = instantiate(TEMPLATES["short_scratch_tpl"], f"sm_short_scratch_{tag}", ns, inline=True)
+    return ns
+
+
+@functools.cache
+def _ce_short(T):
+    return instantiate(TEMPLATES["ce_short"], f"sm_ce_short_{_tag(T)}", _short_parts(T, 1))
 
 
 @functools.cache
@@ -1263,7 +1287,7 @@ def rowwise(name, T, short=True):
     short=False: without the short-row kernel (for the tests, which compare
     the two)."""
     tpl_name, sign = ROWS[name]
-    tag = _tag(T) + ("" if short else "_noshort")
+    tag = _tag(T)
     ns = dict(_namespace(T), SGN=T(sign))
     # scratch rows the row kernel uses: the forwards' exp values, the float64
     # log_softmax_backward's three parts of exp_dd's argument, the float32
@@ -1286,12 +1310,14 @@ def rowwise(name, T, short=True):
                                           dict(ns, block_max=bm, exp_block=exp_block), parallel=par)
     short_rows, short_row = _no_long_row, 0
     if tpl_name in SHORT and short:
-        short_rows = instantiate(TEMPLATES[SHORT[tpl_name]], f"sm_{name}_{tag}_short",
-                                 dict(ns, short_exp=_short_exp(T, sign)))
-        short_row = SHORT_ROW[SHORT[tpl_name]][T is np.float64]
+        short_rows = instantiate(TEMPLATES[SHORT[tpl_name]], f"sm_{name}_{tag}_short", _short_parts(T, sign))
+        short_row = SHORT_ROWS[SHORT[tpl_name]][T is np.float64]
+    if not short:  # the drivers alone differ
+        tag += "_noshort"
     serial = instantiate(TEMPLATES[f"rows{nargs}"], f"sm_{name}_{tag}_serial",
                          dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows, LONG_ROW=long_row,
-                              long_row=long_kernels[0], SHORT_ROW=short_row, short_rows=short_rows))
+                              long_row=long_kernels[0], SHORT_ROW=short_row, short_rows=short_rows,
+                              SHORT_MIN_ROWS=SHORT_MIN_ROWS))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
                            dict(inner=serial, row_chunk=row_chunk, LONG_ROW=long_row, long_row=long_kernels[1],
                                 LONG_PAR_ROWS=LONG_PAR_ROWS),
@@ -1303,11 +1329,15 @@ def rowwise(name, T, short=True):
 def cross_entropy(T, short=True):
     """((serial, parallel) loss per row, (serial, parallel) gradient) of the
     softmax cross-entropy on integer labels (short as in rowwise)."""
-    ns = _namespace(T)
-    tag = _tag(T) + ("" if short else "_noshort")
+    if not short:  # the loss's drivers alone differ
+        s = instantiate(TEMPLATES["ce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_serial",
+                        dict(_namespace(T), ce_short_rows=_no_long_row, SHORT_ROW=0))
+        p = instantiate(TEMPLATES["pce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_parallel",
+                        dict(inner=s, row_chunk=row_chunk, ce_total=_namespace(T)["ce_total"]), parallel=True)
+        return (s, p), cross_entropy(T)[1]
+    tag = _tag(T)
     out = []
-    short_rows = instantiate(TEMPLATES["ce_short"], f"sm_ce_short_{_tag(T)}", dict(ns, short_exp=_short_exp(T, 1)))
-    ns = dict(ns, ce_short_rows=short_rows, SHORT_ROW=SHORT_ROW["ce_short"][T is np.float64] if short else 0)
+    ns = dict(_namespace(T), ce_short_rows=_ce_short(T), SHORT_ROW=SHORT_ROWS["ce_short"][T is np.float64])
     for tpl in ("ce_rows", "ce_backward_rows"):
         s = instantiate(TEMPLATES[tpl], f"sm_{tpl}_{tag}_serial", ns)
         p = instantiate(TEMPLATES["p" + tpl], f"sm_{tpl}_{tag}_parallel",

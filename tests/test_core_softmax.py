@@ -420,6 +420,7 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
 
     def spy(threshold, s, p, size, *arrays):
         assert p is parallel
+        calls.append("run_at")
 
         def recorded(*a):  # what run_at() calls when it takes the parallel kernel
             calls.append("parallel")
@@ -434,10 +435,10 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
     assert calls == [], "outside config() the short path calls the serial entry point directly"
     with fa.config(mode="serial"):
         f(*args)
-    assert calls == []
+    assert calls == ["run_at"]
     with fa.config(mode="parallel"):
         f(*args)
-    assert calls == ["parallel"]
+    assert calls == ["run_at", "run_at", "parallel"]
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 31, 32, 33, 100, 511, 512, 513, 2000])
@@ -664,16 +665,24 @@ def test_softmax_backward_float32_difference_near_the_largest_float(length):
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
 def test_short_rows_give_the_row_kernels_bits(name, dtype, rng):
-    """Rows of up to SHORT_ROW elements go through the short-row kernels (a
+    """Rows of up to SHORT_ROWS elements go through the short-row kernels (a
     chunk of rows a time, the exponentials and logarithms in flat loops):
-    their results are those of the row kernels bit for bit, at every length
-    up to the threshold and past it, on rows with -inf, +inf, NaN, huge and
-    tiny values, over several chunks, and in place."""
+    their results, serial and parallel, are those of the row kernels bit for
+    bit, at every length up to the threshold, on rows with -inf, +inf, NaN,
+    huge and tiny values, over several chunks, in place, and by calls of
+    fewer rows than SHORT_MIN_ROWS (which take the row kernel)."""
     from fastact import _softmax
     T = np.dtype(dtype).type
-    tpl = "ce_short" if name == "cross_entropy" else _softmax.SHORT[_softmax.ROWS[name][0]]
-    limit = _softmax.SHORT_ROW[tpl][T is np.float64]
-    for n in sorted({1, 2, 3, 7, 10, 16, limit - 1, limit, limit + 1}):
+    ce = name == "cross_entropy"
+    tpl = "ce_short" if ce else _softmax.SHORT[_softmax.ROWS[name][0]]
+    limit = _softmax.SHORT_ROWS[tpl][T is np.float64]
+    (serial, parallel), _ = _softmax.cross_entropy(T) if ce else (_softmax.rowwise(name, T), None)
+    (plain, _), _ = _softmax.cross_entropy(T, short=False) if ce else (_softmax.rowwise(name, T, short=False), None)
+    # the drivers take the short kernel up to the limit, the plain ones never
+    assert serial.py_func.__globals__["SHORT_ROW"] == limit > 0
+    assert plain.py_func.__globals__["SHORT_ROW"] == 0
+    short = serial.py_func.__globals__["ce_short_rows" if ce else "short_rows"]
+    for n in sorted({1, 2, 3, 7, 10, 16, limit - 1, limit}):
         rows = _softmax.SHORT_CHUNK // n * 2 + 3  # three chunks, the last one short
         x = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1, 30, 1e4], (rows, 1))).astype(dtype)
         x[1, 0] = -np.inf
@@ -684,19 +693,36 @@ def test_short_rows_give_the_row_kernels_bits(name, dtype, rng):
         x[6] = 0.0
         x[6, 0] = -0.0
         with no_fp_warnings():
-            if name == "cross_entropy":
+            if ce:
                 labels = rng.integers(0, n, rows)
-                got, want = np.empty(rows), np.empty(rows)
-                total = _softmax.cross_entropy(T)[0][0](x, labels, got)
-                total_plain = _softmax.cross_entropy(T, short=False)[0][0](x, labels, want)
-                assert np.array_equal(np.float64(total), np.float64(total_plain), equal_nan=True)
-            else:
-                got, want = np.empty_like(x), np.empty_like(x)
-                _softmax.rowwise(name, T)[0](x, got)
-                _softmax.rowwise(name, T, short=False)[0](x, want)
-                inplace = x.copy()
-                _softmax.rowwise(name, T)[0](inplace, inplace)
-                np.testing.assert_array_equal(inplace, want, err_msg=f"in place, n={n}")
-        np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
-        finite = np.isfinite(want)
-        assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite])), f"n={n}"
+                want = np.empty(rows)
+                total = plain(x, labels, want)
+                results = []
+                for kernel in (serial, parallel):
+                    got = np.empty(rows)
+                    results.append((kernel(x, labels, got), got))
+                got = np.empty(rows)
+                short(x, labels, got)
+                results.append((total, got))
+                for t, got in results:
+                    assert np.array_equal(np.float64(t), np.float64(total), equal_nan=True), f"n={n}"
+                    np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
+                continue
+            want = np.empty_like(x)
+            plain(x, want)
+            results = []
+            for kernel in (serial, parallel, short):
+                got = np.empty_like(x)
+                kernel(x, got)
+                results.append(got)
+            inplace = x.copy()
+            serial(inplace, inplace)
+            results.append(inplace)
+            few = np.empty_like(x)  # fewer rows than SHORT_MIN_ROWS: the row kernel
+            for lo in range(0, rows, 3):
+                serial(x[lo:lo + 3], few[lo:lo + 3])
+            results.append(few)
+        for got in results:
+            np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
+            finite = np.isfinite(want)
+            assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite])), f"n={n}"

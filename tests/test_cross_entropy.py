@@ -182,26 +182,30 @@ def test_fast_path_obeys_config(monkeypatch, rng):
     real = _jit.run_at
 
     def spy(threshold, s, p, size, *arrays):
+        calls.append("run_at")
+
         def recorded(*a):
             calls.append("forward" if p is fwd else "backward" if p is bwd else "other")
             return p(*a)
 
         return real(threshold, s, recorded, size, *arrays)
 
+    loss = fa.softmax_cross_entropy(x, labels)  # compiles the direct entry points
+    grad = fa.softmax_cross_entropy_backward(1.0, x, labels)
     monkeypatch.setattr(_jit, "run_at", spy)
-    for _ in range(2):  # the second call takes the direct entry point
-        loss = fa.softmax_cross_entropy(x, labels)
-        grad = fa.softmax_cross_entropy_backward(1.0, x, labels)
-    assert calls == []
+    assert fa.softmax_cross_entropy(x, labels) == loss
+    np.testing.assert_array_equal(fa.softmax_cross_entropy_backward(1.0, x, labels), grad)
+    assert calls == [], "outside config() the fast paths call the serial entry point directly"
     with fa.config(mode="parallel"):
         assert fa.softmax_cross_entropy(x, labels) == loss
         np.testing.assert_array_equal(fa.softmax_cross_entropy_backward(1.0, x, labels), grad)
-    assert calls == ["forward", "backward"]
+    assert calls == ["run_at", "forward", "run_at", "backward"]
 
 
 def test_sum_over_rows_is_compensated(rng):
     """reduction='sum' (and 'mean') adds the rows' losses with a running
-    error term: the exact sum of the losses, rounded once."""
+    error term (TwoSum): here, as for most sums of positive terms, the exact
+    sum rounded once (its error is at most about 1 ulp)."""
     import math
     x, labels = _case((5000, 7), -1, F64, rng)
     each = fa.softmax_cross_entropy(x, labels, reduction="none")
