@@ -612,11 +612,21 @@ def _templates():
 
     def short_scratch_tpl(rows, n):
         """(rows per chunk, two scratch rows of a chunk's elements, the
-        double-double sums' lanes, a float64 per row of a chunk)."""
+        double-double sums' lanes, a float64 per row of a chunk).  The
+        kernels below go over their rows a chunk at a time."""
         vector_width(_FP)
         ch = max(1, SHORT_CHUNK // n)
         m = min(ch, rows)
         return ch, np.empty((2, m * n), T), np.empty((2, LANES), np.float64), np.empty(m, np.float64)
+
+    def spread_tpl(vals, n, dst):
+        """dst[r n + j] = vals[r] (rounded to T) for the rows of n elements
+        laid end to end in dst."""
+        vector_width(_FP)
+        for r in range(dst.shape[0] // n):
+            v = T(vals[r])
+            for j in range(r * n, r * n + n):
+                dst[j] = v
 
     def short_lse_tpl(xf, n, sm, e, lse, acc):
         """short_exp, then lse[r] = the log of the sum of row r's exp (the
@@ -632,16 +642,15 @@ def _templates():
     def softmax_short(x, out):
         vector_width(_FP)
         rows, n = x.shape
-        ch, buf, acc, _ = short_scratch(rows, n)
+        ch, buf, acc, inv = short_scratch(rows, n)
         for lo in range(0, rows, ch):
             hi = min(lo + ch, rows)
             k = (hi - lo) * n
             sm, e = buf[0, :k], buf[1, :k]
             short_exp(x[lo:hi].reshape(k), n, sm, e)
-            for r in range(hi - lo):  # sm: the row's 1 / sum, now
-                inv = row_inv(e[r * n:r * n + n], acc)
-                for j in range(r * n, r * n + n):
-                    sm[j] = inv
+            for r in range(hi - lo):
+                inv[r] = row_inv(e[r * n:r * n + n], acc)
+            spread(inv, n, sm)  # sm: the row's 1 / sum, now
             of = out[lo:hi].reshape(k)
             for i in range(k):
                 of[i] = e[i] * sm[i]
@@ -656,10 +665,7 @@ def _templates():
             sm, e = buf[0, :k], buf[1, :k]
             xf = x[lo:hi].reshape(k)
             short_lse(xf, n, sm, e, lse, acc)
-            for r in range(hi - lo):  # e: the row's log of the sum, now
-                v = T(lse[r])
-                for j in range(r * n, r * n + n):
-                    e[j] = v
+            spread(lse, n, e)  # e: the row's log of the sum, now
             of = out[lo:hi].reshape(k)
             for i in range(k):
                 of[i] = (xf[i] - sm[i]) - e[i]
@@ -1271,6 +1277,7 @@ def _short_parts(T, sign):
     ns = dict(_namespace(T), SGN=T(sign))
     ns["short_exp"] = instantiate(TEMPLATES["short_exp_tpl"], f"sm_short_exp_{tag}", ns)
     ns["short_lse"] = instantiate(TEMPLATES["short_lse_tpl"], f"sm_short_lse_{tag}", ns)
+    ns["spread"] = instantiate(TEMPLATES["spread_tpl"], f"sm_spread_{tag}", ns, inline=True)
     ns["short_scratch"] = instantiate(TEMPLATES["short_scratch_tpl"], f"sm_short_scratch_{tag}", ns, inline=True)
     return ns
 
