@@ -471,10 +471,19 @@ def _templates():
                 long_row(x[r], out[r])
             return
         size = row_chunk(n, x.shape[1])
+        # short rows: all ranges to the short kernel, in whole chunks of its
+        # own, so that every element goes through the same loop code as in
+        # the serial call (the NaNs' sign bits included)
+        short = 0 < x.shape[1] <= SHORT_ROW and n >= SHORT_MIN_ROWS
+        if short:
+            size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
-            inner(x[lo:hi], out[lo:hi])
+            if short:
+                short_rows(x[lo:hi], out[lo:hi])
+            else:
+                inner(x[lo:hi], out[lo:hi])
 
     def prows2(a, b, out):
         vector_width(_FP)
@@ -1188,10 +1197,16 @@ def _templates():
         vector_width(_FP)
         n = x.shape[0]
         size = row_chunk(n, x.shape[1])
+        short = 0 < x.shape[1] <= SHORT_ROW and n >= SHORT_MIN_ROWS  # as in prows1
+        if short:
+            size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
-            inner(x[lo:hi], labels[lo:hi], loss[lo:hi])
+            if short:
+                ce_short_rows(x[lo:hi], labels[lo:hi], loss[lo:hi])
+            else:
+                inner(x[lo:hi], labels[lo:hi], loss[lo:hi])
         return ce_total(loss)
 
     def pce_backward_rows(x, labels, scale, out):
@@ -1327,7 +1342,8 @@ def rowwise(name, T, short=True):
                               SHORT_MIN_ROWS=SHORT_MIN_ROWS))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
                            dict(inner=serial, row_chunk=row_chunk, LONG_ROW=long_row, long_row=long_kernels[1],
-                                LONG_PAR_ROWS=LONG_PAR_ROWS),
+                                LONG_PAR_ROWS=LONG_PAR_ROWS, SHORT_ROW=short_row, short_rows=short_rows,
+                                SHORT_MIN_ROWS=SHORT_MIN_ROWS, SHORT_CHUNK=SHORT_CHUNK),
                            parallel=True)
     return serial, parallel
 
@@ -1340,7 +1356,9 @@ def cross_entropy(T, short=True):
         s = instantiate(TEMPLATES["ce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_serial",
                         dict(_namespace(T), ce_short_rows=_no_long_row, SHORT_ROW=0))
         p = instantiate(TEMPLATES["pce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_parallel",
-                        dict(inner=s, row_chunk=row_chunk, ce_total=_namespace(T)["ce_total"]), parallel=True)
+                        dict(inner=s, row_chunk=row_chunk, ce_total=_namespace(T)["ce_total"], SHORT_ROW=0,
+                             ce_short_rows=_no_long_row, SHORT_MIN_ROWS=SHORT_MIN_ROWS, SHORT_CHUNK=SHORT_CHUNK),
+                        parallel=True)
         return (s, p), cross_entropy(T)[1]
     tag = _tag(T)
     out = []
@@ -1348,6 +1366,8 @@ def cross_entropy(T, short=True):
     for tpl in ("ce_rows", "ce_backward_rows"):
         s = instantiate(TEMPLATES[tpl], f"sm_{tpl}_{tag}_serial", ns)
         p = instantiate(TEMPLATES["p" + tpl], f"sm_{tpl}_{tag}_parallel",
-                        dict(inner=s, row_chunk=row_chunk, ce_total=ns["ce_total"]), parallel=True)
+                        dict(inner=s, row_chunk=row_chunk, ce_total=ns["ce_total"], SHORT_ROW=ns["SHORT_ROW"],
+                             ce_short_rows=ns["ce_short_rows"], SHORT_MIN_ROWS=SHORT_MIN_ROWS,
+                             SHORT_CHUNK=SHORT_CHUNK), parallel=True)
         out.append((s, p))
     return tuple(out)
