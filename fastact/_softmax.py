@@ -10,7 +10,7 @@ each pass runs over its blocks, in parallel in the parallel kernels, and the
 blocks' sums are added in block order, so that a single row of a vocabulary
 uses every thread and the results do not depend on the thread count.  The
 unmasked forwards take short rows (SHORT_ROWS) a chunk of rows at a time,
-with the exponentials of the whole chunk in one flat loop.
+transposed, so that their loops run along the rows.
 
 Accuracy comes from where the sums are carried:
 
@@ -92,35 +92,39 @@ LONG_ROW = 2 * LONG_BLOCK
 
 # Rows of at most SHORT_ROWS elements are too short for the vectorized loops
 # over a row: LLVM's vector loop takes 32 float32 (16 float64) elements a
-# step, so a row of 10 ran all of its exponentials in scalar code.  The
-# forward kernels (softmax, softmin, log_softmax, the cross-entropy's loss)
-# take such rows a chunk at a time instead (short_exp): each row's maximum
-# is spread over a scratch row, and the exponentials of the whole chunk are
-# one flat vectorized loop, as are log_softmax's and the loss's logarithms
-# (one per row); the results are the row kernels', bit for bit.  A chunk
-# holds about SHORT_CHUNK elements: its two scratch rows take 16 KiB
-# (float32) or 32 KiB (float64), in L1 or L2.
+# step, so a row of 10 ran all of its exponentials and its maximum's and
+# sum's chains in scalar code.  The forward kernels (softmax, softmin,
+# log_softmax, the cross-entropy's loss) take such rows a chunk of about
+# SHORT_CHUNK elements at a time instead, transposed in scratch (see
+# short_pass): the passes run along the rows, in vector loops over the
+# chunk's rows.  Chunks of fewer than SHORT_FEW rows (a call of a few rows)
+# take the same operations row by row.
 # Measured serial, time per element of the short kernel / the row kernel
-# (min of 2 alternated runs of 7 rounds, rows of n, 4096 elements):
-#   n                      4     10    16    24    31    32    40    48    64
-#   softmax       float32  0.26  0.52  0.73  0.80  0.68  1.12  1.25  1.25  1.52
-#                 float64  0.45  0.63  0.79  0.92  0.93  1.01  1.09  1.11  1.18
-#   log_softmax   float32  0.20  0.36  0.47  0.61  0.58  0.75  0.85  0.90  1.10
-#                 float64  0.40  0.50  0.71  0.79  0.82  0.89  0.96  1.01  1.08
-#   cross-entropy float32  0.23  0.38  0.46  0.60  0.55  0.71  0.81  0.86  0.97
-#                 float64  0.42  0.50  0.69  0.74  0.74  0.82  0.87  0.91  0.96
-# short kernel template -> the longest short row, float32 and float64 (the
-# drivers' SHORT_ROW)
-SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (48, 40), "ce_short": (64, 64)}
+# (min of 3 alternated runs of 3 rounds, rows of n, about 8192 elements):
+#   n                      4     10    16    24    31    32    40    48    64    80    96
+#   softmax       float32  0.19  0.37  0.50  0.62  0.49  0.89  1.03  1.05  1.30
+#                 float64  0.19  0.30  0.45  0.53  0.56  0.65  0.81  0.88  0.90  1.10
+#   log_softmax   float32  0.13  0.23  0.31  0.48  0.47  0.54  0.72  0.78  0.87  1.22
+#                 float64  0.17  0.28  0.41  0.49  0.52  0.58  0.73  0.79  0.83  1.02
+#   cross-entropy float32  0.14  0.26  0.34  0.51  0.44  0.58  0.77  0.83  0.92  1.28
+#                 float64  0.19  0.27  0.41  0.49  0.50  0.55  0.70  0.78  0.80  0.90  1.07
+# (The short kernel takes about 2 ns per element (float32) or 3.6 (float64)
+# at every n: its transposes are scalar code.)  Rows of up to 64 would gain,
+# but a call of a few rows sums each row in one chain (as the chunks do, so
+# that a row's bits do not depend on the call), where the row kernels use
+# lanes from 32 elements on: one row of 64 took 1.06x (float32) to 1.08x
+# (float64) the time of the public call through the row kernel.  Short kernel
+# template -> the longest short row, float32 and float64 (the drivers'
+# SHORT_ROW)
+SHORT_ROWS = {"softmax_short": (32, 32), "log_softmax_short": (32, 32), "ce_short": (32, 32)}
 SHORT_CHUNK = 2048
-# fewer rows than this take the row kernel: the short kernel's scratch costs
-# more than it saves.  Measured serial, time of the short kernel / the row
-# kernel on (R, n) (min of 3 x 3 rounds): float32 softmax n = 31, R = 1: 1.28,
-# 4: 1.09, 8: 0.93, 12: 0.86; cross-entropy n = 31, R = 1: 1.23, 4: 1.01,
-# 8: 0.82; float64 log_softmax n = 31, R = 4: 1.08, 8: 0.94 (the one-row
-# calls of the small-array benchmarks, 1 x 16, were 0.93-0.97x PyTorch
-# through the short kernel).
-SHORT_MIN_ROWS = 8
+# chunks of fewer rows go row by row: measured serial, time of the short
+# kernel row by row / transposed (min of 7 rounds), float32 (1, 16): 0.82,
+# (2, 10): 0.91, (4, 10): 0.86, (7, 10): 0.80; float64 (2, 10): 0.89,
+# (4, 10): 1.02, (7, 10): 0.92.  Against the row kernels (whose sums are not
+# the short kernels'), row by row / row kernel: float32 (1, 16): 1.18,
+# (2, 10): 1.14, (7, 10): 0.98; float64 1.03, 0.96, 0.77.
+SHORT_FEW = 8
 # the parallel kernels split the rows among the threads from this many long
 # rows up, and the blocks of each row below it (the results are the same)
 LONG_PAR_ROWS = 4
@@ -439,7 +443,7 @@ def _templates():
     # -- drivers: rows of 2-D arrays, serial and parallel ---------------------
     def rows1(x, out):
         vector_width(_FP)
-        if 0 < x.shape[1] <= SHORT_ROW and x.shape[0] >= SHORT_MIN_ROWS:
+        if 0 < x.shape[1] <= SHORT_ROW:
             short_rows(x, out)
             return
         if x.shape[1] >= LONG_ROW:
@@ -474,7 +478,7 @@ def _templates():
         # short rows: all ranges to the short kernel, in whole chunks of its
         # own, so that every element goes through the same loop code as in
         # the serial call (the NaNs' sign bits included)
-        short = 0 < x.shape[1] <= SHORT_ROW and n >= SHORT_MIN_ROWS
+        short = 0 < x.shape[1] <= SHORT_ROW
         if short:
             size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -605,92 +609,134 @@ def _templates():
         for i in range(n):
             out[i] = (x[i] - m) - lse
 
-    # -- short rows (SHORT_ROWS): a chunk of rows at a time ---------------------
-    def short_exp_tpl(xf, n, sm, e):
-        """For the rows of n elements laid end to end in xf: sm[i] = the
-        maximum of SGN x over i's row, e[i] = exp_diff(SGN xf[i], sm[i])."""
+    # -- short rows (SHORT_ROWS): a chunk of rows at a time, transposed --------
+    # A chunk of R rows of n elements is copied to scratch transposed,
+    # buf[j, r] = SGN x[lo + r, j], so that every pass over it runs along the
+    # rows: each row's maximum, exponentials and sum are then vector loops
+    # over r, where along a row of 10 they were scalar code.  The sums add a
+    # row's terms in order (j = 0, 1, ...), so that every row gets the same
+    # bits whichever chunk it falls in and however many rows the call has;
+    # a chunk of fewer than SHORT_FEW rows takes the same operations in the
+    # same order row by row (the loops over r would cost more than they save).
+    def short_step_tpl(h, c, k, v):
+        """One term v (a float64) of a row's sum: (h, c) plus v, a TwoSum
+        step (float64 data) or a float64 add (float32 data; c stays 0).
+        NOT_ONE (log_softmax's and the loss's sums): the terms equal to
+        2**64 (the maximum's own) are left out and counted in k."""
         vector_width(_FP)
-        for r in range(xf.shape[0] // n):
-            m = NEG_INF
-            for j in range(r * n, r * n + n):
-                m = maxnum(m, SGN * xf[j])
-            for j in range(r * n, r * n + n):
-                sm[j] = m
-        for i in range(xf.shape[0]):
-            e[i] = exp_diff(SGN * xf[i], sm[i])
+        if NOT_ONE:
+            one = v == ONE_B
+            k += 1.0 if one else 0.0
+            v = 0.0 if one else v
+        if IS64:
+            t = h + v
+            bp = t - h
+            return t, c + ((h - (t - bp)) + (v - bp)), k
+        return h + v, c, k
+
+    def short_pass_tpl(x, lo, R, buf, tmp, s):
+        """Rows lo .. lo + R - 1 of x into the scratch: buf[j, r] = the
+        exponentials exp_diff(SGN x[lo + r, j], m_r) (scaled by 2**64),
+        buf[n, r] = m_r, the row's maximum of SGN x, and s[0, r] + s[1, r]
+        their sum (less the terms 2**64 with NOT_ONE, counted in s[2, r])."""
+        vector_width(_FP)
+        n = x.shape[1]
+        m, h, c, k = buf[n, :R], s[0, :R], s[1, :R], s[2, :R]
+        if R >= SHORT_FEW:
+            for r in range(R):
+                for j in range(n):
+                    buf[j, r] = SGN * x[lo + r, j]
+            for r in range(R):
+                m[r] = NEG_INF
+                h[r] = c[r] = k[r] = 0.0
+            for j in range(n):
+                xj = buf[j, :R]
+                for r in range(R):
+                    m[r] = maxnum(m[r], xj[r])
+            for j in range(n):
+                xj = buf[j, :R]
+                for r in range(R):
+                    xj[r] = exp_diff(xj[r], m[r])
+            for j in range(n):
+                ej = buf[j, :R]
+                for r in range(R):
+                    hr, cr, kr = short_step(h[r], c[r], k[r], np.float64(ej[r]))
+                    h[r] = hr
+                    if IS64:  # (stores of what stays 0 cost float32 softmax (32, 10) 6 %)
+                        c[r] = cr
+                    if NOT_ONE:
+                        k[r] = kr
+        else:
+            t = tmp[:n]
+            for r in range(R):
+                xr = x[lo + r]
+                mr = NEG_INF
+                for j in range(n):
+                    mr = maxnum(mr, SGN * xr[j])
+                for j in range(n):
+                    t[j] = exp_diff(SGN * xr[j], mr)
+                hr = cr = kr = 0.0
+                for j in range(n):
+                    e = t[j]
+                    buf[j, r] = e
+                    hr, cr, kr = short_step(hr, cr, kr, np.float64(e))
+                m[r], h[r], c[r], k[r] = mr, hr, cr, kr
 
     def short_scratch_tpl(rows, n):
-        """(rows per chunk, two scratch rows of a chunk's elements, the
-        double-double sums' lanes, a float64 per row of a chunk).  The
-        kernels below go over their rows a chunk at a time."""
+        """(rows per chunk, the transposed chunk and its maxima, a row of
+        scratch, the sums): the first two from one allocation."""
         vector_width(_FP)
         ch = max(1, SHORT_CHUNK // n)
         m = min(ch, rows)
-        return ch, np.empty((2, m * n), T), np.empty((2, LANES), np.float64), np.empty(m, np.float64)
+        b = np.empty((n + 1) * m + n, T)
+        return ch, b[:(n + 1) * m].reshape(n + 1, m), b[(n + 1) * m:], np.empty((3, m), np.float64)
 
-    def spread_tpl(vals, n, dst):
-        """dst[r n + j] = vals[r] (rounded to T) for the rows of n elements
-        laid end to end in dst."""
+    def short_lse_tpl(x, lo, R, buf, tmp, s):
+        """short_pass, then s[0, r] = the log of row r's sum of exp(x - max)
+        (log1p of the terms other than the maximum's: (h + (k - 1) 2**64 +
+        c) 2**-64, one vector loop of logarithms)."""
         vector_width(_FP)
-        for r in range(dst.shape[0] // n):
-            v = T(vals[r])
-            for j in range(r * n, r * n + n):
-                dst[j] = v
-
-    def short_lse_tpl(xf, n, sm, e, lse, acc):
-        """short_exp, then lse[r] = the log of the sum of row r's exp (the
-        logarithms in one vectorized loop)."""
-        vector_width(_FP)
-        short_exp(xf, n, sm, e)
-        rows = xf.shape[0] // n
-        for r in range(rows):
-            lse[r] = sum_less_one(e[r * n:r * n + n], acc)
-        for r in range(rows):
-            lse[r] = log1p64(lse[r])
+        short_pass(x, lo, R, buf, tmp, s)
+        for r in range(R):
+            s[0, r] = log1p64(((s[0, r] + (s[2, r] - 1.0) * ONE_B) + s[1, r]) * UNSCALE)
 
     def softmax_short(x, out):
         vector_width(_FP)
         rows, n = x.shape
-        ch, buf, acc, inv = short_scratch(rows, n)
+        ch, buf, tmp, s = short_scratch(rows, n)
         for lo in range(0, rows, ch):
-            hi = min(lo + ch, rows)
-            k = (hi - lo) * n
-            sm, e = buf[0, :k], buf[1, :k]
-            short_exp(x[lo:hi].reshape(k), n, sm, e)
-            for r in range(hi - lo):
-                inv[r] = row_inv(e[r * n:r * n + n], acc)
-            spread(inv, n, sm)  # sm: the row's 1 / sum, now
-            of = out[lo:hi].reshape(k)
-            for i in range(k):
-                of[i] = e[i] * sm[i]
+            R = min(ch, rows - lo)
+            short_pass(x, lo, R, buf, tmp, s)
+            inv = buf[n, :R]  # (the maxima are done with)
+            for r in range(R):  # (float64 data: 1.5 ulp, where a division costs 4x more)
+                inv[r] = T(1.0 / (s[0, r] + s[1, r]))
+            for r in range(R):
+                v = inv[r]
+                for j in range(n):
+                    out[lo + r, j] = buf[j, r] * v
 
     def log_softmax_short(x, out):
         vector_width(_FP)
         rows, n = x.shape
-        ch, buf, acc, lse = short_scratch(rows, n)
+        ch, buf, tmp, s = short_scratch(rows, n)
         for lo in range(0, rows, ch):
-            hi = min(lo + ch, rows)
-            k = (hi - lo) * n
-            sm, e = buf[0, :k], buf[1, :k]
-            xf = x[lo:hi].reshape(k)
-            short_lse(xf, n, sm, e, lse, acc)
-            spread(lse, n, e)  # e: the row's log of the sum, now
-            of = out[lo:hi].reshape(k)
-            for i in range(k):
-                of[i] = (xf[i] - sm[i]) - e[i]
+            R = min(ch, rows - lo)
+            short_lse(x, lo, R, buf, tmp, s)
+            for r in range(R):
+                m = buf[n, r]
+                lse = T(s[0, r])
+                for j in range(n):
+                    out[lo + r, j] = (x[lo + r, j] - m) - lse
 
     def ce_short(x, labels, loss):
         vector_width(_FP)
         rows, n = x.shape
-        ch, buf, acc, lse = short_scratch(rows, n)
+        ch, buf, tmp, s = short_scratch(rows, n)
         for lo in range(0, rows, ch):
-            hi = min(lo + ch, rows)
-            k = (hi - lo) * n
-            sm, e = buf[0, :k], buf[1, :k]
-            short_lse(x[lo:hi].reshape(k), n, sm, e, lse, acc)
-            for r in range(hi - lo):
-                m = np.float64(sm[r * n])
-                loss[lo + r] = lse[r] - (np.float64(x[lo + r, labels[lo + r]]) - m)
+            R = min(ch, rows - lo)
+            short_lse(x, lo, R, buf, tmp, s)
+            for r in range(R):
+                loss[lo + r] = s[0, r] - (np.float64(x[lo + r, labels[lo + r]]) - np.float64(buf[n, r]))
 
     # -- backwards -------------------------------------------------------------
     def softmax_backward_row(g, y, out, tmp, acc):
@@ -1133,7 +1179,7 @@ def _templates():
         """loss[r] = log(sum(exp(x[r]))) - x[r, labels[r]], in float64;
         returns their sum (compensated, in row order)."""
         vector_width(_FP)
-        if 0 < x.shape[1] <= SHORT_ROW and x.shape[0] >= SHORT_MIN_ROWS:
+        if 0 < x.shape[1] <= SHORT_ROW:
             ce_short_rows(x, labels, loss)
         else:
             tmp = np.empty(x.shape[1], T)
@@ -1197,7 +1243,7 @@ def _templates():
         vector_width(_FP)
         n = x.shape[0]
         size = row_chunk(n, x.shape[1])
-        short = 0 < x.shape[1] <= SHORT_ROW and n >= SHORT_MIN_ROWS  # as in prows1
+        short = 0 < x.shape[1] <= SHORT_ROW  # as in prows1
         if short:
             size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
         for c in prange((n + size - 1) // size):
@@ -1256,7 +1302,7 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     bits = np.int32 if T is np.float32 else np.int64  # float_bits's type
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, SHORT_MIN_ROWS=SHORT_MIN_ROWS, nan_in=nan_in, float_bits=float_bits,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
@@ -1286,20 +1332,21 @@ def _namespace(T):
 
 
 @functools.cache
-def _short_parts(T, sign):
-    """The globals of the short-row kernels for dtype T and sign SGN."""
-    tag = f"{_tag(T)}_{'neg' if sign < 0 else 'pos'}"
-    ns = dict(_namespace(T), SGN=T(sign))
-    ns["short_exp"] = instantiate(TEMPLATES["short_exp_tpl"], f"sm_short_exp_{tag}", ns)
+def _short_parts(T, sign, not_one):
+    """The globals of the short-row kernels for dtype T, sign SGN and
+    NOT_ONE (see short_step)."""
+    tag = f"{_tag(T)}_{'neg' if sign < 0 else 'pos'}{'_lse' if not_one else ''}"
+    ns = dict(_namespace(T), SGN=T(sign), NOT_ONE=not_one, SHORT_FEW=SHORT_FEW)
+    ns["short_step"] = instantiate(TEMPLATES["short_step_tpl"], f"sm_short_step_{tag}", ns, inline=True)
+    ns["short_pass"] = instantiate(TEMPLATES["short_pass_tpl"], f"sm_short_pass_{tag}", ns)
     ns["short_lse"] = instantiate(TEMPLATES["short_lse_tpl"], f"sm_short_lse_{tag}", ns)
-    ns["spread"] = instantiate(TEMPLATES["spread_tpl"], f"sm_spread_{tag}", ns, inline=True)
     ns["short_scratch"] = instantiate(TEMPLATES["short_scratch_tpl"], f"sm_short_scratch_{tag}", ns, inline=True)
     return ns
 
 
 @functools.cache
 def _ce_short(T):
-    return instantiate(TEMPLATES["ce_short"], f"sm_ce_short_{_tag(T)}", _short_parts(T, 1))
+    return instantiate(TEMPLATES["ce_short"], f"sm_ce_short_{_tag(T)}", _short_parts(T, 1, True))
 
 
 @functools.cache
@@ -1332,18 +1379,18 @@ def rowwise(name, T, short=True):
                                           dict(ns, block_max=bm, exp_block=exp_block), parallel=par)
     short_rows, short_row = _no_long_row, 0
     if tpl_name in SHORT and short:
-        short_rows = instantiate(TEMPLATES[SHORT[tpl_name]], f"sm_{name}_{tag}_short", _short_parts(T, sign))
+        short_rows = instantiate(TEMPLATES[SHORT[tpl_name]], f"sm_{name}_{tag}_short",
+                                 _short_parts(T, sign, tpl_name == "log_softmax_row"))
         short_row = SHORT_ROWS[SHORT[tpl_name]][T is np.float64]
     if not short:  # the drivers alone differ
         tag += "_noshort"
     serial = instantiate(TEMPLATES[f"rows{nargs}"], f"sm_{name}_{tag}_serial",
                          dict(row=row, T=T, LANES=LANES, TMP_ROWS=tmp_rows, LONG_ROW=long_row,
-                              long_row=long_kernels[0], SHORT_ROW=short_row, short_rows=short_rows,
-                              SHORT_MIN_ROWS=SHORT_MIN_ROWS))
+                              long_row=long_kernels[0], SHORT_ROW=short_row, short_rows=short_rows))
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
                            dict(inner=serial, row_chunk=row_chunk, LONG_ROW=long_row, long_row=long_kernels[1],
                                 LONG_PAR_ROWS=LONG_PAR_ROWS, SHORT_ROW=short_row, short_rows=short_rows,
-                                SHORT_MIN_ROWS=SHORT_MIN_ROWS, SHORT_CHUNK=SHORT_CHUNK),
+                                SHORT_CHUNK=SHORT_CHUNK),
                            parallel=True)
     return serial, parallel
 
@@ -1357,7 +1404,7 @@ def cross_entropy(T, short=True):
                         dict(_namespace(T), ce_short_rows=_no_long_row, SHORT_ROW=0))
         p = instantiate(TEMPLATES["pce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_parallel",
                         dict(inner=s, row_chunk=row_chunk, ce_total=_namespace(T)["ce_total"], SHORT_ROW=0,
-                             ce_short_rows=_no_long_row, SHORT_MIN_ROWS=SHORT_MIN_ROWS, SHORT_CHUNK=SHORT_CHUNK),
+                             ce_short_rows=_no_long_row, SHORT_CHUNK=SHORT_CHUNK),
                         parallel=True)
         return (s, p), cross_entropy(T)[1]
     tag = _tag(T)
@@ -1367,7 +1414,7 @@ def cross_entropy(T, short=True):
         s = instantiate(TEMPLATES[tpl], f"sm_{tpl}_{tag}_serial", ns)
         p = instantiate(TEMPLATES["p" + tpl], f"sm_{tpl}_{tag}_parallel",
                         dict(inner=s, row_chunk=row_chunk, ce_total=ns["ce_total"], SHORT_ROW=ns["SHORT_ROW"],
-                             ce_short_rows=ns["ce_short_rows"], SHORT_MIN_ROWS=SHORT_MIN_ROWS,
+                             ce_short_rows=ns["ce_short_rows"],
                              SHORT_CHUNK=SHORT_CHUNK), parallel=True)
         out.append((s, p))
     return tuple(out)

@@ -566,9 +566,10 @@ def test_softmax_backward_confident_rows(name, dtype, length, rng):
     assert_ulp(got, fn.exact(g, y), dtype, ULP_BOUND[dtype], (g, y), f"{name}_backward {dtype} confident")
 
 
+@pytest.mark.parametrize("length", [300, 20], ids=["row", "short"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("fname", ["log_softmax", "softmax_cross_entropy"])
-def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
+def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, length, rng):
     """log(sum(exp(x - max))) is log1p of the terms other than the
     maximum's, r: the plain sum less 1 where r is large enough for the
     sum's error (float32 data: n 2**-26, float64: 2**-40), else the terms
@@ -576,9 +577,9 @@ def test_log_sum_on_both_sides_of_the_confident_case(fname, dtype, rng):
     digits).  Rows whose other terms sum to 2**-60 .. 2**8 of the maximum's,
     on both sides of either switch, stay within the ulp bound (log_softmax)
     or its loss within 4 eps of the dtype, relative, of the exact one
-    (softmax_cross_entropy, per row)."""
+    (softmax_cross_entropy, per row).  Short rows (SHORT_ROWS) always sum
+    the other terms apart, in the short kernels: they are checked too."""
     import mpmath
-    length = 300
     ratios = [2.0 ** -60, 2.0 ** -42, 2.0 ** -38, 2.0 ** -20, 2.0 ** -18, 2.0 ** -16, 0.25, 0.999, 1.0, 1.001,
               1.5, 4.0, 2.0 ** 8]
     x = np.empty((len(ratios), length), np.float64)
@@ -664,13 +665,15 @@ def test_softmax_backward_float32_difference_near_the_largest_float(length):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
-def test_short_rows_give_the_row_kernels_bits(name, dtype, rng):
+def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
     """Rows of up to SHORT_ROWS elements go through the short-row kernels (a
-    chunk of rows a time, the exponentials and logarithms in flat loops):
-    their results, serial and parallel, are those of the row kernels bit for
-    bit, at every length up to the threshold, on rows with -inf, +inf, NaN,
-    huge and tiny values, over several chunks, in place, and by calls of
-    fewer rows than SHORT_MIN_ROWS (which take the row kernel)."""
+    chunk of rows at a time, transposed; fewer than SHORT_FEW rows row by
+    row): a row gets the same bits, serial and parallel, in place, called
+    alone or among 2, 3 or SHORT_FEW rows, and over several chunks, at every
+    length up to the threshold, on rows with -inf, +inf, NaN, huge and tiny
+    values.  Against the row kernels, which sum in another order, the
+    results are within 2 ulp (their accuracy against exact values is tested
+    apart)."""
     from fastact import _softmax
     T = np.dtype(dtype).type
     ce = name == "cross_entropy"
@@ -692,40 +695,41 @@ def test_short_rows_give_the_row_kernels_bits(name, dtype, rng):
         x[5, 0] = np.finfo(dtype).max
         x[6] = 0.0
         x[6, 0] = -0.0
-        with no_fp_warnings():
+        labels = rng.integers(0, n, rows)
+
+        def run(kernel, lo=0, hi=rows, out=None):
             if ce:
-                labels = rng.integers(0, n, rows)
-                want = np.empty(rows)
-                total = plain(x, labels, want)
-                results = []
-                for kernel in (serial, parallel):
-                    got = np.empty(rows)
-                    results.append((kernel(x, labels, got), got))
-                got = np.empty(rows)
-                short(x, labels, got)
-                results.append((total, got))
-                for t, got in results:
-                    assert np.array_equal(np.float64(t), np.float64(total), equal_nan=True), f"n={n}"
-                    np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
-                continue
-            want = np.empty_like(x)
-            plain(x, want)
-            results = []
-            for kernel in (serial, parallel, short):
-                got = np.empty_like(x)
-                kernel(x, got)
-                results.append(got)
-            inplace = x.copy()
-            serial(inplace, inplace)
-            results.append(inplace)
-            few = np.empty_like(x)  # fewer rows than SHORT_MIN_ROWS: the row kernel
-            for lo in range(0, rows, 3):
-                serial(x[lo:lo + 3], few[lo:lo + 3])
-            results.append(few)
+                got = np.empty(hi - lo)
+                return got, kernel(x[lo:hi], labels[lo:hi], got)
+            got = np.empty((hi - lo, n), dtype) if out is None else out
+            kernel(x[lo:hi], got)
+            return got, None
+
+        def by(k):  # calls of k rows
+            parts = [run(serial, lo, min(lo + k, rows)) for lo in range(0, rows, k)]
+            return np.concatenate([p[0] for p in parts])
+
+        with no_fp_warnings():
+            want, want_total = run(plain)
+            first, total = run(serial)
+            results = [run(parallel)[0], run(short)[0], by(1), by(2), by(3), by(_softmax.SHORT_FEW)]
+            if ce:
+                assert np.array_equal(run(parallel)[1], total, equal_nan=True), f"n={n}"
+                np.testing.assert_allclose(total, want_total, rtol=1e-14)
+            else:
+                inplace = x.copy()
+                serial(inplace, inplace)
+                results.append(inplace)
         for got in results:
-            np.testing.assert_array_equal(got, want, err_msg=f"n={n}")
-            finite = np.isfinite(want)
-            assert np.array_equal(np.signbit(got[finite]), np.signbit(want[finite])), f"n={n}"
+            np.testing.assert_array_equal(got, first, err_msg=f"n={n}")
+            finite = np.isfinite(first)
+            assert np.array_equal(np.signbit(got[finite]), np.signbit(first[finite])), f"n={n}"
+        assert np.array_equal(np.isnan(first), np.isnan(want)), f"n={n}"
+        assert np.array_equal(first[~np.isnan(want)] == np.inf, want[~np.isnan(want)] == np.inf), f"n={n}"
+        finite = np.isfinite(want)
+        # (the loss is float64: its ulps are the data's)
+        scale = np.spacing(np.abs(want[finite]).astype(dtype)).astype(np.float64)
+        assert np.all(np.abs(first[finite].astype(np.float64) - want[finite]) <= 2 * scale), f"n={n}"
 
 
 @pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])

@@ -62,7 +62,7 @@ def main():
             if short is not _softmax._no_long_row:  # rows of 10 go to the short kernel
                 s(x2[:, :10].copy(), o2[:, :10].copy())
                 ok &= report(f"{name} short {SIGS[T]}", short, None)
-                ok &= report(f"{name} short_exp {SIGS[T]}", short.py_func.__globals__["short_exp"], None)
+                ok &= report(f"{name} short_pass {SIGS[T]}", short.py_func.__globals__["short_pass"], None)
         s = _softmax.cross_entropy(T)[0][0]
         s(x2[:, :10].copy(), np.zeros(10, np.int64), np.empty(10))
         ok &= report(f"cross_entropy short {SIGS[T]}", s.py_func.__globals__["ce_short_rows"], None)
