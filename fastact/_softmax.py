@@ -21,7 +21,7 @@ Accuracy comes from where the sums are carried:
   a row of n, is far under float32's precision for any row that fits in
   memory);
 * float64 data: sums as double-double (``dd_sum``, ``dd_dot``), vectorized
-  over lanes;
+  over lanes (short rows: one TwoSum chain per row, vectorized over rows);
 * the backwards cancel: softmax's ``g_i - sum(g y)`` and log_softmax's
   ``g_i - exp(y_i) sum(g)``.  float32 softmax_backward takes a fast path with
   a proven error bound and redoes in float64, from a double-double sum, the
@@ -101,22 +101,27 @@ LONG_ROW = 2 * LONG_BLOCK
 # take the same operations row by row.
 # Measured serial, time per element of the short kernel / the row kernel
 # (min of 3 alternated runs of 3 rounds, rows of n, about 8192 elements):
-#   n                      4     10    16    24    31    32    40    48    64    80    96
+#   n                      4     10    16    24    31    32    40    48    64
 #   softmax       float32  0.19  0.37  0.50  0.62  0.49  0.89  1.03  1.05  1.30
-#                 float64  0.19  0.30  0.45  0.53  0.56  0.65  0.81  0.88  0.90  1.10
-#   log_softmax   float32  0.13  0.23  0.31  0.48  0.47  0.54  0.72  0.78  0.87  1.22
-#                 float64  0.17  0.28  0.41  0.49  0.52  0.58  0.73  0.79  0.83  1.02
-#   cross-entropy float32  0.14  0.26  0.34  0.51  0.44  0.58  0.77  0.83  0.92  1.28
-#                 float64  0.19  0.27  0.41  0.49  0.50  0.55  0.70  0.78  0.80  0.90  1.07
-# (The short kernel takes about 2 ns per element (float32) or 3.6 (float64)
-# at every n: its transposes are scalar code.)  Rows of up to 64 would gain,
-# but a call of a few rows sums each row in one chain (as the chunks do, so
-# that a row's bits do not depend on the call), where the row kernels use
-# lanes from 32 elements on: one row of 64 took 1.06x (float32) to 1.08x
-# (float64) the time of the public call through the row kernel.  Short kernel
-# template -> the longest short row, float32 and float64 (the drivers'
-# SHORT_ROW)
-SHORT_ROWS = {"softmax_short": (32, 32), "log_softmax_short": (32, 32), "ce_short": (32, 32)}
+#                 float64  0.19  0.30  0.45  0.53  0.56  0.65  0.81  0.88  0.90
+#   log_softmax   float32  0.13  0.23  0.31  0.48  0.47  0.54  0.72  0.78  0.87
+#                 float64  0.17  0.28  0.41  0.49  0.52  0.58  0.73  0.79  0.83
+#   cross-entropy float32  0.14  0.26  0.34  0.51  0.44  0.58  0.77  0.83  0.92
+#                 float64  0.19  0.27  0.41  0.49  0.50  0.55  0.70  0.78  0.80
+# (crossing 1 between n = 64 and 80, but for float32 softmax at 40; the
+# short kernel takes about 2 ns per element (float32) or 3.6 (float64) at
+# every n: its transposes are scalar code.)  The limit is 31 all the same:
+#   * a call of a few rows sums each row in one chain, as the chunks do (so
+#     that a row's bits do not depend on the call), where the row kernels
+#     use lanes from DD_MIN_LANED = 32 elements on: one row of 64 took
+#     1.06x (float32) to 1.08x (float64) the time of the public call through
+#     the row kernel;
+#   * up to 31 the masked kernels' sums are chains too (see row_inv), so that
+#     where= all True gives the unmasked results' bits.
+# Short kernel template -> the longest short row, float32 and float64 (the
+# drivers' SHORT_ROW)
+SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (31, 31), "ce_short": (31, 31)}
+assert max(max(v) for v in SHORT_ROWS.values()) < DD_MIN_LANED
 SHORT_CHUNK = 2048
 # chunks of fewer rows go row by row: measured serial, time of the short
 # kernel row by row / transposed (min of 7 rounds), float32 (1, 16): 0.82,
@@ -143,6 +148,15 @@ def _two_sum(s, c, v):
 @njit(**_REASSOC)
 def sum64(a):
     """sum(a) in float64, reassociated: error at most (n - 1) 2**-53 sum(|a|)."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += np.float64(a[i])
+    return s
+
+
+@njit(**_OPTS)
+def sum64_chain(a):
+    """sum(a) in float64, in order (not reassociated)."""
     s = 0.0
     for i in range(a.shape[0]):
         s += np.float64(a[i])
@@ -516,9 +530,12 @@ def _templates():
         """1 / sum(e), by which softmax multiplies the exponentials e."""
         vector_width(_FP)
         if IS64:  # a product with the reciprocal: 1.5 ulp, where a division costs 4x more
-            h, lo = dd_sum(e, acc)
+            h, lo = dd_sum(e, acc)  # (one TwoSum chain below DD_MIN_LANED elements)
             return 1.0 / (h + lo)
-        return T(1.0 / sum64(e))  # the float32 reciprocal of a float64 sum, one rounding each
+        # the float32 reciprocal of a float64 sum, one rounding each; below
+        # DD_MIN_LANED elements summed in order, as the short kernels do (so
+        # that the masked kernel's bits are theirs where nothing is masked)
+        return T(1.0 / (sum64_chain(e) if e.shape[0] < DD_MIN_LANED else sum64(e)))
 
     def softmax_row(x, out, tmp, acc):
         vector_width(_FP)
@@ -1305,7 +1322,7 @@ def _namespace(T):
               ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
-              exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_not_one=sum64_not_one,
+              exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_chain=sum64_chain, sum64_not_one=sum64_not_one, DD_MIN_LANED=DD_MIN_LANED,
               dot_blocked=dot_blocked, dot_abs=dot_abs, sum_blocked=sum_blocked, dd_sum=dd_sum,
               dd_dot=dd_dot if T is np.float64 else dd_dot_exact,
               dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk, two_sum=_two_sum)

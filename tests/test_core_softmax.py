@@ -668,13 +668,15 @@ def test_softmax_backward_float32_difference_near_the_largest_float(length):
 def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
     """Rows of up to SHORT_ROWS elements go through the short-row kernels (a
     chunk of rows at a time, transposed; fewer than SHORT_FEW rows row by
-    row): a row gets the same bits, serial and parallel, in place, called
-    alone or among 2, 3 or SHORT_FEW rows, and over several chunks, at every
-    length up to the threshold, on rows with -inf, +inf, NaN, huge and tiny
-    values.  Against the row kernels, which sum in another order, the
-    results are within 2 ulp (their accuracy against exact values is tested
-    apart)."""
+    row): a row gets the same bits (NaNs aside, whose sign may differ), serial
+    and parallel (over several ranges), in place, called alone or among 2, 3
+    or SHORT_FEW rows, and over several chunks, at every length up to the
+    threshold, on rows with -inf, +inf, NaN, huge and tiny values.  Against
+    the row kernels, which sum in another order, the results are within 2
+    ulp, and the losses' totals agree (the accuracy against exact values is
+    tested apart)."""
     from fastact import _softmax
+    from fastact._kernels import row_chunk
     T = np.dtype(dtype).type
     ce = name == "cross_entropy"
     tpl = "ce_short" if ce else _softmax.SHORT[_softmax.ROWS[name][0]]
@@ -686,7 +688,10 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
     assert plain.py_func.__globals__["SHORT_ROW"] == 0
     short = serial.py_func.__globals__["ce_short_rows" if ce else "short_rows"]
     for n in sorted({1, 2, 3, 7, 10, 16, limit - 1, limit}):
-        rows = _softmax.SHORT_CHUNK // n * 2 + 3  # three chunks, the last one short
+        # ten chunks, the last one short: the parallel call splits them in ranges
+        rows = _softmax.SHORT_CHUNK // n * 9 + 3
+        per_range = max(1, row_chunk(rows, n) // (_softmax.SHORT_CHUNK // n)) * (_softmax.SHORT_CHUNK // n)
+        assert rows > 2 * per_range
         x = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1, 30, 1e4], (rows, 1))).astype(dtype)
         x[1, 0] = -np.inf
         x[2] = -np.inf
@@ -715,30 +720,52 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
             results = [run(parallel)[0], run(short)[0], by(1), by(2), by(3), by(_softmax.SHORT_FEW)]
             if ce:
                 assert np.array_equal(run(parallel)[1], total, equal_nan=True), f"n={n}"
-                np.testing.assert_allclose(total, want_total, rtol=1e-14)
+                # (a NaN row makes those totals NaN: the finite rows' totals too)
+                totals = [k(x[7:], labels[7:], np.empty(rows - 7)) for k in (serial, parallel, plain)]
+                assert np.isfinite(totals[0]) and totals[0] == totals[1], f"n={n}"
+                np.testing.assert_allclose(totals[0], totals[2], rtol=1e-13)
             else:
-                inplace = x.copy()
-                serial(inplace, inplace)
-                results.append(inplace)
+                for kernel in (serial, parallel):
+                    inplace = x.copy()
+                    kernel(inplace, inplace)
+                    results.append(inplace)
         for got in results:
             np.testing.assert_array_equal(got, first, err_msg=f"n={n}")
             finite = np.isfinite(first)
             assert np.array_equal(np.signbit(got[finite]), np.signbit(first[finite])), f"n={n}"
         assert np.array_equal(np.isnan(first), np.isnan(want)), f"n={n}"
-        assert np.array_equal(first[~np.isnan(want)] == np.inf, want[~np.isnan(want)] == np.inf), f"n={n}"
+        for inf in (np.inf, -np.inf):
+            assert np.array_equal(first == inf, want == inf), f"n={n}"
         finite = np.isfinite(want)
-        # (the loss is float64: its ulps are the data's)
-        scale = np.spacing(np.abs(want[finite]).astype(dtype)).astype(np.float64)
-        assert np.all(np.abs(first[finite].astype(np.float64) - want[finite]) <= 2 * scale), f"n={n}"
+        if ce:  # the loss is float64; the row kernel's log of the sum is off by up to about n 2**-53
+            np.testing.assert_allclose(first[finite], want[finite], rtol=1e-13, atol=2.0 ** -46, err_msg=f"n={n}")
+        else:
+            scale = np.spacing(np.abs(want[finite])).astype(np.float64)
+            assert np.all(np.abs(first[finite].astype(np.float64) - want[finite]) <= 2 * scale), f"n={n}"
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_all_true_mask_gives_the_unmasked_bits(name, dtype, rng):
+    """where= all True gives the unmasked function's bits, on short rows
+    (where the masked row kernel sums each row in one chain, as the short
+    kernel does), on calls of a few rows and of many, and past the limit."""
+    from fastact import _softmax
+    limit = _softmax.SHORT_ROWS["softmax_short"][dtype == F64]
+    f = getattr(fa, name)
+    for n in (1, 5, 15, 16, 17, 24, limit, limit + 1, 40, 100):
+        for rows in (1, 3, 40):
+            x = (rng.standard_normal((rows, n)) * rng.choice([0.1, 10, 100], (rows, 1))).astype(dtype)
+            np.testing.assert_array_equal(f(x, where=np.ones(n, bool)), f(x), err_msg=f"{rows}x{n}")
 
 
 @pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
 def test_short_rows_serial_and_parallel_give_the_same_nan_bits(name):
     """The parallel drivers hand short rows to the short kernel in whole
-    chunks of its own, as the serial call takes them: the vector and scalar
-    code of a flat loop may give NaNs of different signs, so an element must
-    meet the same code in both (rows of [nan, inf]: 8193 rows, the last one
-    past a chunk boundary)."""
+    chunks of its own, as the serial call takes them: the vector code of the
+    loops over a chunk's rows and their scalar remainder may give NaNs of
+    different signs, so a row must meet the same code in both (rows of
+    [nan, inf]: 8193 rows, the last one past a chunk boundary)."""
     x = np.tile(np.array([[np.nan, np.inf]]), (8193, 1))
     labels = np.zeros(8193, np.int64)
     got = []
