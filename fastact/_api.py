@@ -757,7 +757,15 @@ def _rows_fast(name, x, axis, g=None, out=None):
             g = None if g is None else g.reshape(n // length, length)
         else:
             res2 = res
-        if g is None:
+        # _Direct's own fast path, written out: a Python call less (about 0.1 us
+        # of a 2.5 us call on (32, 10))
+        e = fast.entry
+        if e is not None and n < fast.t:
+            if g is None:
+                e(x, res2)
+            else:
+                e(g, x, res2)
+        elif g is None:
             fast(n, x, res2)
         else:
             fast(n, g, x, res2)
@@ -986,7 +994,9 @@ def softmax_cross_entropy(logits, labels, /, axis=-1, *, reduction="mean"):
     if fast is not None:
         rows, lab, T = fast
         loss = np.empty(lab.shape[0], np.float64)
-        total = _ce_direct(T)[0](rows.size, rows, lab, loss)
+        fwd = _ce_direct(T)[0]
+        e = fwd.entry  # (_Direct's fast path written out, as in _rows_fast)
+        total = e(rows, lab, loss) if e is not None and rows.size < fwd.t else fwd(rows.size, rows, lab, loss)
         return rows.dtype.type(total / lab.shape[0] if reduction == "mean" else total)
     fname = "softmax_cross_entropy"
     x, T, rdt, ax, rows, lab, shape = _ce_inputs(fname, logits, labels, axis, reduction)
