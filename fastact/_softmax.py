@@ -145,22 +145,26 @@ def _two_sum(s, c, v):
     return t, c + ((s - (t - bp)) + (v - bp))
 
 
-@njit(**_REASSOC)
-def sum64(a):
-    """sum(a) in float64, reassociated: error at most (n - 1) 2**-53 sum(|a|)."""
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += np.float64(a[i])
-    return s
+def _sum64(opts, doc):
+    @njit(**opts)
+    def sum64(a):
+        s = 0.0
+        for i in range(a.shape[0]):
+            s += np.float64(a[i])
+        return s
+
+    sum64.__doc__ = doc
+    return sum64
+
+
+sum64 = _sum64(_REASSOC, "sum(a) in float64, reassociated: error at most (n - 1) 2**-53 sum(|a|).")
+sum64_chain = _sum64(_OPTS, "sum(a) in float64, in order (not reassociated).")
 
 
 @njit(**_OPTS)
-def sum64_chain(a):
-    """sum(a) in float64, in order (not reassociated)."""
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += np.float64(a[i])
-    return s
+def short_chunk(n):
+    """Rows per chunk of the short-row kernels, for rows of n elements."""
+    return max(1, SHORT_CHUNK // n)
 
 
 @njit(**_REASSOC)
@@ -494,7 +498,8 @@ def _templates():
         # the serial call (the NaNs' sign bits included)
         short = 0 < x.shape[1] <= SHORT_ROW
         if short:
-            size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
+            ch = short_chunk(x.shape[1])
+            size = max(1, size // ch) * ch
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
@@ -703,7 +708,7 @@ def _templates():
         """(rows per chunk, the transposed chunk and its maxima, a row of
         scratch, the sums): the first two from one allocation."""
         vector_width(_FP)
-        ch = max(1, SHORT_CHUNK // n)
+        ch = short_chunk(n)
         m = min(ch, rows)
         b = np.empty((n + 1) * m + n, T)
         return ch, b[:(n + 1) * m].reshape(n + 1, m), b[(n + 1) * m:], np.empty((3, m), np.float64)
@@ -1262,7 +1267,8 @@ def _templates():
         size = row_chunk(n, x.shape[1])
         short = 0 < x.shape[1] <= SHORT_ROW  # as in prows1
         if short:
-            size = max(1, size // (SHORT_CHUNK // x.shape[1])) * (SHORT_CHUNK // x.shape[1])
+            ch = short_chunk(x.shape[1])
+            size = max(1, size // ch) * ch
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
@@ -1319,7 +1325,7 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     bits = np.int32 if T is np.float32 else np.int64  # float_bits's type
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, SHORT_CHUNK=SHORT_CHUNK, nan_in=nan_in, float_bits=float_bits,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, short_chunk=short_chunk, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_chain=sum64_chain, sum64_not_one=sum64_not_one, DD_MIN_LANED=DD_MIN_LANED,
@@ -1407,7 +1413,7 @@ def rowwise(name, T, short=True):
     parallel = instantiate(TEMPLATES[f"prows{nargs}"], f"sm_{name}_{tag}_parallel",
                            dict(inner=serial, row_chunk=row_chunk, LONG_ROW=long_row, long_row=long_kernels[1],
                                 LONG_PAR_ROWS=LONG_PAR_ROWS, SHORT_ROW=short_row, short_rows=short_rows,
-                                SHORT_CHUNK=SHORT_CHUNK),
+                                short_chunk=short_chunk),
                            parallel=True)
     return serial, parallel
 
@@ -1421,7 +1427,7 @@ def cross_entropy(T, short=True):
                         dict(_namespace(T), ce_short_rows=_no_long_row, SHORT_ROW=0))
         p = instantiate(TEMPLATES["pce_rows"], f"sm_ce_rows_{_tag(T)}_noshort_parallel",
                         dict(inner=s, row_chunk=row_chunk, ce_total=_namespace(T)["ce_total"], SHORT_ROW=0,
-                             ce_short_rows=_no_long_row, SHORT_CHUNK=SHORT_CHUNK),
+                             ce_short_rows=_no_long_row, short_chunk=short_chunk),
                         parallel=True)
         return (s, p), cross_entropy(T)[1]
     tag = _tag(T)
@@ -1432,6 +1438,6 @@ def cross_entropy(T, short=True):
         p = instantiate(TEMPLATES["p" + tpl], f"sm_{tpl}_{tag}_parallel",
                         dict(inner=s, row_chunk=row_chunk, ce_total=ns["ce_total"], SHORT_ROW=ns["SHORT_ROW"],
                              ce_short_rows=ns["ce_short_rows"],
-                             SHORT_CHUNK=SHORT_CHUNK), parallel=True)
+                             short_chunk=short_chunk), parallel=True)
         out.append((s, p))
     return tuple(out)
