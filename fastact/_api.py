@@ -688,39 +688,52 @@ class _Direct(_Switch):
         return result
 
 
-def _rows_direct(name, T):
-    """The _Direct of one softmax-family function for one dtype, on 2-D
-    C-contiguous arrays."""
-    arr = numba.types.Array(numba.from_dtype(np.dtype(T)), 2, "C")
-    return _Direct(_softmax.rowwise(name, T), (arr,) * (3 if name.endswith("_backward") else 2),
-                   _jit.ROWS_THRESHOLD)
+class _Rows(_Direct):
+    """The _Direct of a softmax-family function for one dtype, on 2-D
+    C-contiguous arrays, with a second entry point for 1-D ones (one row),
+    compiled on the first such call below the threshold."""
+
+    __slots__ = ("entry1", "_vector")
+
+    def __init__(self, name, T):
+        arr = numba.types.Array(numba.from_dtype(np.dtype(T)), 2, "C")
+        nargs = 3 if name.endswith("_backward") else 2
+        super().__init__(_softmax.rowwise(name, T), (arr,) * nargs, _jit.ROWS_THRESHOLD)
+        self.entry1 = None
+        self._vector = (name, T, (arr.copy(ndim=1),) * nargs)
+
+    def vector_entry(self):
+        name, T, types = self._vector
+        self.entry1 = _softmax.vector(name, T).compile(types)
+        return self.entry1
 
 
-_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Direct}, those made so far
+_ROWS = {_F32: {}, _F64: {}}  # dtype -> {name: _Rows}, those made so far
 
 
 def _rows_of(name, dtype):
-    """The _Direct of a softmax-family function for float32 or float64 data."""
+    """The _Rows of a softmax-family function for float32 or float64 data."""
     table = _ROWS[dtype]
     fast = table.get(name)
     if fast is None:
-        fast = table[name] = _rows_direct(name, _DTYPES[dtype][0])
+        fast = table[name] = _Rows(name, _DTYPES[dtype][0])
     return fast
 
 
-def _rows_fast(name, x, axis, g=None, out=None):
+def _rows_fast(name, x, axis, g, out):
     """The softmax family's most common call, kept short: x (and g for a
     backward) C-contiguous float32 or float64 arrays of one shape and dtype,
     reduced over the last axis, no mask, out= absent or an array of the same
     shape, dtype and layout that is x or g or shares no memory with them.
     None when it does not apply (the general path then checks everything).
-    (It once applied only after a call without out=, so a loop that always
-    passed out= paid the general path's 10 us on every call.)"""
-    if type(x) is not np.ndarray or type(axis) is not int:
+    Below the threshold, 1-D and 2-D arrays go straight to the serial
+    kernel's entry points (a reshape is 0.15 us; the whole call on 16
+    elements 1.2-1.5 us)."""
+    if type(x) is not np.ndarray:
         return None
     d = x.dtype
     table = _ROWS.get(d)
-    if table is None:
+    if table is None or type(axis) is not int:
         return None
     nd = x.ndim
     if not nd or (axis != -1 and axis != nd - 1):
@@ -731,16 +744,17 @@ def _rows_fast(name, x, axis, g=None, out=None):
     f = x.flags
     if not (f.c_contiguous and f.aligned):
         return None
+    shape = x.shape
     if g is not None:
-        if type(g) is not np.ndarray or g.dtype is not d or g.shape != x.shape:
+        if type(g) is not np.ndarray or g.dtype is not d or g.shape != shape:
             return None
         f = g.flags
         if not (f.c_contiguous and f.aligned):
             return None
     if out is None:
-        res = np.empty(x.shape, d)
+        res = np.empty(shape, d)
     else:
-        if type(out) is not np.ndarray or out.dtype is not d or out.shape != x.shape:
+        if type(out) is not np.ndarray or out.dtype is not d or out.shape != shape:
             return None
         f = out.flags
         if not (f.c_contiguous and f.aligned and f.writeable):
@@ -750,25 +764,32 @@ def _rows_fast(name, x, axis, g=None, out=None):
             return None
         res = out
     n = x.size
-    if n:
-        if nd != 2:
-            length = x.shape[-1]
-            x, res2 = x.reshape(n // length, length), res.reshape(n // length, length)
-            g = None if g is None else g.reshape(n // length, length)
+    if not n:
+        return res
+    if nd == 1 and n < fast.t:
+        e = fast.entry1 or fast.vector_entry()
+        if g is None:
+            e(x, res)
         else:
-            res2 = res
-        # _Direct's own fast path, written out: a Python call less (about 0.1 us
-        # of a 2.5 us call on (32, 10))
-        e = fast.entry
-        if e is not None and n < fast.t:
-            if g is None:
-                e(x, res2)
-            else:
-                e(g, x, res2)
-        elif g is None:
-            fast(n, x, res2)
+            e(g, x, res)
+        return res
+    res2 = res
+    if nd != 2:
+        rows = n // shape[-1]
+        x, res2 = x.reshape(rows, -1), res.reshape(rows, -1)
+        g = None if g is None else g.reshape(rows, -1)
+    # _Direct's own fast path, written out: a Python call less (about 0.1 us
+    # of a 2.5 us call on (32, 10))
+    e = fast.entry
+    if e is not None and n < fast.t:
+        if g is None:
+            e(x, res2)
         else:
-            fast(n, g, x, res2)
+            e(g, x, res2)
+    elif g is None:
+        fast(n, x, res2)
+    else:
+        fast(n, g, x, res2)
     return res
 
 
@@ -853,7 +874,7 @@ def softmax(x, /, axis=-1, *, where=None, out=None):
     slice with no element left gives 0 (not NaN).
     """
     if where is None:
-        r = _rows_fast("softmax", x, axis, out=out)
+        r = _rows_fast("softmax", x, axis, None, out)
         if r is not None:
             return r
     return _rowwise("softmax", "softmax", (x,), axis, out, ("x",), where)
@@ -862,7 +883,7 @@ def softmax(x, /, axis=-1, *, where=None, out=None):
 def softmin(x, /, axis=-1, *, where=None, out=None):
     """softmax(-x) along axis; where= as in softmax."""
     if where is None:
-        r = _rows_fast("softmin", x, axis, out=out)
+        r = _rows_fast("softmin", x, axis, None, out)
         if r is not None:
             return r
     return _rowwise("softmin", "softmin", (x,), axis, out, ("x",), where)
@@ -870,7 +891,7 @@ def softmin(x, /, axis=-1, *, where=None, out=None):
 
 def log_softmax(x, /, axis=-1, *, out=None):
     """x - max - log(sum(exp(x - max))) along axis, without forming softmax."""
-    r = _rows_fast("log_softmax", x, axis, out=out)
+    r = _rows_fast("log_softmax", x, axis, None, out)
     if r is not None:
         return r
     return _rowwise("log_softmax", "log_softmax", (x,), axis, out, ("x",))

@@ -521,6 +521,15 @@ def _templates():
             hi = min(lo + size, n)
             inner(a[lo:hi], b[lo:hi], out[lo:hi])
 
+    # -- one row as a 1-D array: the serial driver on a (1, n) view ----------
+    def vec1(x, out):
+        vector_width(_FP)
+        inner(x.reshape((1, x.shape[0])), out.reshape((1, out.shape[0])))
+
+    def vec2(a, b, out):
+        vector_width(_FP)
+        inner(a.reshape((1, a.shape[0])), b.reshape((1, b.shape[0])), out.reshape((1, out.shape[0])))
+
     # -- forwards (SGN = -1 turns softmax into softmin) -----------------------
     def normalize_tpl(e, out, acc):
         """out = e / sum(e).  (The exponentials go to the scratch row e, not
@@ -1416,6 +1425,16 @@ def rowwise(name, T, short=True):
                                 short_chunk=short_chunk),
                            parallel=True)
     return serial, parallel
+
+
+@functools.cache
+def vector(name, T):
+    """The serial kernel of ``name`` (as in rowwise) on 1-D C-contiguous
+    arrays, one row: the public functions' fast path for vectors, which would
+    otherwise pay two reshapes in Python (0.3-0.4 us of a 1.5 us call)."""
+    serial, _ = rowwise(name, T)
+    nargs = TEMPLATES[ROWS[name][0]].__code__.co_argcount - 3  # as in rowwise
+    return instantiate(TEMPLATES[f"vec{nargs}"], f"sm_{name}_{_tag(T)}_vec", dict(inner=serial))
 
 
 @functools.cache

@@ -429,16 +429,20 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
         return real(threshold, s, recorded, size, *arrays)
 
     monkeypatch.setattr(_jit, "run_at", spy)
-    x = rng.standard_normal((3, 17)).astype(dtype)
-    args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
-    f(*args)
-    assert calls == [], "outside config() the short path calls the serial entry point directly"
-    with fa.config(mode="serial"):
-        f(*args)
-    assert calls == ["run_at"]
-    with fa.config(mode="parallel"):
-        f(*args)
-    assert calls == ["run_at", "run_at", "parallel"]
+    for shape in [(3, 17), (17,)]:  # 2-D and 1-D arrays: entry points of their own
+        calls.clear()
+        x = rng.standard_normal(shape).astype(dtype)
+        args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
+        fast = f(*args)
+        assert calls == [], "outside config() the short path calls the serial entry point directly"
+        with fa.config(mode="serial"):
+            np.testing.assert_array_equal(f(*args), fast)
+        assert calls == ["run_at"]
+        with fa.config(mode="parallel"):
+            np.testing.assert_array_equal(f(*args), fast)
+        assert calls == ["run_at", "run_at", "parallel"]
+    # a vector gives the bits of the same row in a matrix
+    np.testing.assert_array_equal(fast, f(*(a.reshape(1, -1) for a in args))[0])
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 31, 32, 33, 100, 511, 512, 513, 2000])
