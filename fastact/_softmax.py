@@ -120,7 +120,15 @@ LONG_ROW = 2 * LONG_BLOCK
 #     where= all True gives the unmasked results' bits.
 # Short kernel template -> the longest short row, float32 and float64 (the
 # drivers' SHORT_ROW)
-SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (31, 31), "ce_short": (31, 31)}
+# log_softmax_backward_short sums each row in one chain as well (for float64
+# data dd_sum's chain below DD_MIN_LANED, so the bits are the row kernel's),
+# and takes the elements in flat loops over the chunk.  Measured serial,
+# time of the row kernel / the short kernel (min of 2 x 7 rounds):
+#   shape            (1, 16) (4, 10) (32, 10) (256, 10) (1024, 4) (512, 31)
+#   float32           0.91    1.20    2.13     2.86      4.81      1.29
+#   float64           0.91    1.18    2.01     2.47      4.12      1.37
+SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (31, 31), "ce_short": (31, 31),
+              "log_softmax_backward_short": (31, 31)}
 assert max(max(v) for v in SHORT_ROWS.values()) < DD_MIN_LANED
 SHORT_CHUNK = 2048
 # chunks of fewer rows go row by row: measured serial, time of the short
@@ -475,6 +483,9 @@ def _templates():
 
     def rows2(a, b, out):
         vector_width(_FP)
+        if 0 < a.shape[1] <= SHORT_ROW:
+            short_rows(a, b, out)
+            return
         if a.shape[1] >= LONG_ROW:
             for r in range(a.shape[0]):
                 long_row(a[r], b[r], out[r])
@@ -516,10 +527,17 @@ def _templates():
                 long_row(a[r], b[r], out[r])
             return
         size = row_chunk(n, a.shape[1])
+        short = 0 < a.shape[1] <= SHORT_ROW  # (as in prows1)
+        if short:
+            ch = short_chunk(a.shape[1])
+            size = max(1, size // ch) * ch
         for c in prange((n + size - 1) // size):
             lo = c * size
             hi = min(lo + size, n)
-            inner(a[lo:hi], b[lo:hi], out[lo:hi])
+            if short:
+                short_rows(a[lo:hi], b[lo:hi], out[lo:hi])
+            else:
+                inner(a[lo:hi], b[lo:hi], out[lo:hi])
 
     # -- one row as a 1-D array: the serial driver on a (1, n) view ----------
     def vec1(x, out):
@@ -769,6 +787,54 @@ def _templates():
             for r in range(R):
                 loss[lo + r] = s[0, r] - (np.float64(x[lo + r, labels[lo + r]]) - np.float64(buf[n, r]))
 
+    def log_softmax_backward_short(g, y, out):
+        """log_softmax_backward_row on rows of up to SHORT_ROW elements: each
+        row's sum of g (the same chain as dd_sum's below DD_MIN_LANED, for
+        float64 data: the same bits as the row kernel), then the elements of
+        a chunk of rows in flat loops, with the row's sum spread over its
+        elements (the row kernel's loops run n at a time)."""
+        vector_width(_FP)
+        rows, n = g.shape
+        ch = short_chunk(n)
+        m = min(ch, rows) * n
+        # each element's row sum (hi, lo) and (float64 data) exp_dd_reduce's parts
+        buf = np.empty((5 if IS64 else 2, m), np.float64)
+        for lo in range(0, rows, ch):
+            R = min(ch, rows - lo)
+            k = R * n
+            sh, sl = buf[0, :k], buf[1, :k]
+            for r in range(R):
+                h = c = 0.0
+                for j in range(n):
+                    v = np.float64(g[lo + r, j])
+                    if IS64:
+                        t = h + v
+                        bp = t - h
+                        c = c + ((h - (t - bp)) + (v - bp))
+                        h = t
+                    else:
+                        h += v
+                c = c if abs(h) < np.inf else 0.0
+                for j in range(r * n, r * n + n):
+                    sh[j] = h
+                    sl[j] = c
+            gf = g[lo:lo + R].reshape(k)
+            yf = y[lo:lo + R].reshape(k)
+            of = out[lo:lo + R].reshape(k)
+            if IS64:
+                tn, tr, trl = buf[2, :k], buf[3, :k], buf[4, :k]
+                for i in range(k):
+                    tn[i], tr[i], trl[i] = exp_dd_reduce(yf[i])
+                for i in range(k):
+                    eh, el = exp_dd_finish(tn[i], tr[i], trl[i])
+                    ph = eh * sh[i]
+                    pl = fma64(eh, sh[i], -ph) + (eh * sl[i] + el * sh[i])
+                    pl = pl if abs(ph) < np.inf else 0.0
+                    of[i] = (gf[i] - ph) - pl
+            else:
+                for i in range(k):
+                    of[i] = lsm_exact(gf[i], yf[i], sh[i])
+
     # -- backwards -------------------------------------------------------------
     def softmax_backward_row(g, y, out, tmp, acc):
         vector_width(_FP)
@@ -917,8 +983,8 @@ def _templates():
             sh, sl = dd_sum(g, acc)
             lsmb_apply(g, y, out, tmp, 0.0, sh, sl, True)
         else:
-            s, c = sum_blocked(g)
-            lsmb_apply(g, y, out, tmp, s + c, 0.0, 0.0, g.shape[0] >= LSMB_MIN_ROW)
+            s, c = sum_blocked(g)  # (c is NaN where s overflows: g - exp(y) s must see s)
+            lsmb_apply(g, y, out, tmp, s + c if abs(s) < np.inf else s, 0.0, 0.0, g.shape[0] >= LSMB_MIN_ROW)
 
     def lsmb_apply_tpl(g, y, out, tmp, s, sh, sl, fast):
         """out = g - exp(y) sum(g) over a row or a stretch of one, given the
@@ -1203,7 +1269,7 @@ def _templates():
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
             tmp = np.empty((3 if IS64 else 1, hi - lo), T)
-            lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h + c, h, c, True)
+            lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h + c if abs(h) < np.inf else h, h, c, True)
 
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
@@ -1310,7 +1376,8 @@ ROWS = {
     "log_softmax_backward": ("log_softmax_backward_row", 1),
 }
 # row template -> the kernel for short rows (the unmasked forwards'; see SHORT_ROWS)
-SHORT = {"softmax_row": "softmax_short", "log_softmax_row": "log_softmax_short"}
+SHORT = {"softmax_row": "softmax_short", "log_softmax_row": "log_softmax_short",
+         "log_softmax_backward_row": "log_softmax_backward_short"}
 # row template -> the template for long rows (the masked ones have none)
 LONG = {"softmax_row": "softmax_long", "log_softmax_row": "log_softmax_long",
         "softmax_backward_row": "softmax_backward_long", "log_softmax_backward_row": "log_softmax_backward_long"}

@@ -95,6 +95,32 @@ def test_minus_inf(fn, dtype, rng):
     assert np.isnan(z[0, 0])
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("fn", params([f for f in FNS if f.backward]))
+def test_infinite_gradients_as_the_formula_gives_them(fn, dtype, rng):
+    """A gradient row with +inf or -inf makes its sum infinite: the
+    elements get what the formula gives in IEEE arithmetic (the reference's
+    NaN and infinity pattern: g - exp(y) inf is -inf for a finite g, NaN for
+    g = inf), on short, plain and long rows (a float32 log_softmax_backward
+    row once came out all NaN: the sum's error term was inf - inf)."""
+    from fastact import _softmax
+    for n in (2, 10, 31, 40, 300, _softmax.LONG_ROW + 3):
+        x = values((4, n), dtype, rng)
+        y = fn.op.forward(x)
+        g = values((4, n), dtype, rng)
+        g[0, 1] = np.inf
+        g[1, 0] = -np.inf
+        g[2, 0] = g[2, n - 1] = np.inf  # two of them
+        with np.errstate(all="ignore"):
+            got = fn(g, y)
+            want = fn.expected(g, y)
+        for k in range(3):
+            assert np.array_equal(np.isnan(got[k]), np.isnan(want[k])), f"n={n} row {k}"
+            assert np.array_equal(np.isposinf(got[k]), np.isposinf(want[k])), f"n={n} row {k}"
+            assert np.array_equal(np.isneginf(got[k]), np.isneginf(want[k])), f"n={n} row {k}"
+        assert np.all(np.isfinite(got[3]))
+
+
 @pytest.mark.parametrize("shape_axis", [((0, 5), -1), ((0, 5), 0), ((5, 0), -1), ((5, 0), 0), ((5, 0), (0, 1)),
                                         ((2, 0, 3), 1), ((2, 0, 3), (0, 2)), ((0,), 0)], ids=str)
 @pytest.mark.parametrize("fn", params(FNS))
@@ -668,21 +694,23 @@ def test_softmax_backward_float32_difference_near_the_largest_float(length):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
+@pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy", "log_softmax_backward"])
 def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
     """Rows of up to SHORT_ROWS elements go through the short-row kernels (a
-    chunk of rows at a time, transposed; fewer than SHORT_FEW rows row by
-    row): a row gets the same bits (NaNs aside, whose sign may differ), serial
+    chunk of rows at a time, the forwards' transposed; fewer than SHORT_FEW
+    rows row by row): a row gets the same bits (NaNs aside, whose sign may differ), serial
     and parallel (over several ranges), in place, called alone or among 2, 3
     or SHORT_FEW rows, and over several chunks, at every length up to the
     threshold, on rows with -inf, +inf, NaN, huge and tiny values.  Against
     the row kernels, which sum in another order, the results are within 2
     ulp, and the losses' totals agree (the accuracy against exact values is
-    tested apart)."""
+    tested apart).  The backward's rows: y = log_softmax of those rows, and
+    g with infinities, a NaN and the largest float."""
     from fastact import _softmax
     from fastact._kernels import row_chunk
     T = np.dtype(dtype).type
     ce = name == "cross_entropy"
+    bwd = name.endswith("_backward")
     tpl = "ce_short" if ce else _softmax.SHORT[_softmax.ROWS[name][0]]
     limit = _softmax.SHORT_ROWS[tpl][T is np.float64]
     (serial, parallel), _ = _softmax.cross_entropy(T) if ce else (_softmax.rowwise(name, T), None)
@@ -705,13 +733,25 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
         x[6] = 0.0
         x[6, 0] = -0.0
         labels = rng.integers(0, n, rows)
+        if bwd:
+            with no_fp_warnings():
+                y = fa.log_softmax(x)
+            g = (rng.standard_normal((rows, n)) * rng.choice([1e-3, 1, 1e4], (rows, 1))).astype(dtype)
+            g[8, 0] = np.inf
+            g[9, n - 1] = -np.inf
+            g[10, n // 2] = np.nan
+            g[11, 0] = np.finfo(dtype).max
+            g[12] = np.finfo(dtype).max / 4
 
         def run(kernel, lo=0, hi=rows, out=None):
             if ce:
                 got = np.empty(hi - lo)
                 return got, kernel(x[lo:hi], labels[lo:hi], got)
             got = np.empty((hi - lo, n), dtype) if out is None else out
-            kernel(x[lo:hi], got)
+            if bwd:
+                kernel(g[lo:hi], y[lo:hi], got)
+            else:
+                kernel(x[lo:hi], got)
             return got, None
 
         def by(k):  # calls of k rows
@@ -728,6 +768,12 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
                 totals = [k(x[7:], labels[7:], np.empty(rows - 7)) for k in (serial, parallel, plain)]
                 assert np.isfinite(totals[0]) and totals[0] == totals[1], f"n={n}"
                 np.testing.assert_allclose(totals[0], totals[2], rtol=1e-13)
+            elif bwd:
+                for kernel in (serial, parallel):
+                    for k in range(2):  # out=g, out=y
+                        gi, yi = g.copy(), y.copy()
+                        kernel(gi, yi, (gi, yi)[k])
+                        results.append((gi, yi)[k])
             else:
                 for kernel in (serial, parallel):
                     inplace = x.copy()
@@ -744,8 +790,10 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
         if ce:  # the loss is float64; the row kernel's log of the sum is off by up to about n 2**-53
             np.testing.assert_allclose(first[finite], want[finite], rtol=1e-13, atol=2.0 ** -46, err_msg=f"n={n}")
         else:
-            scale = np.spacing(np.abs(want[finite])).astype(np.float64)
-            assert np.all(np.abs(first[finite].astype(np.float64) - want[finite]) <= 2 * scale), f"n={n}"
+            # (the spacing at the largest float is taken as the one below it)
+            scale = np.spacing(np.minimum(np.abs(want[finite]), np.nextafter(np.finfo(dtype).max, 0)))
+            assert np.all(np.abs(first[finite].astype(np.float64) - want[finite]) <= 2 * scale.astype(np.float64)), \
+                f"n={n}"
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -763,7 +811,7 @@ def test_all_true_mask_gives_the_unmasked_bits(name, dtype, rng):
             np.testing.assert_array_equal(f(x, where=np.ones(n, bool)), f(x), err_msg=f"{rows}x{n}")
 
 
-@pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy"])
+@pytest.mark.parametrize("name", ["softmax", "softmin", "log_softmax", "cross_entropy", "log_softmax_backward"])
 def test_short_rows_serial_and_parallel_give_the_same_nan_bits(name):
     """The parallel drivers hand short rows to the short kernel in whole
     chunks of its own, as the serial call takes them: the vector code of the
@@ -776,5 +824,6 @@ def test_short_rows_serial_and_parallel_give_the_same_nan_bits(name):
     for mode in ("serial", "parallel"):
         with fa.config(mode=mode), np.errstate(all="ignore"):
             got.append(fa.softmax_cross_entropy(x, labels, reduction="none") if name == "cross_entropy"
+                       else fa.log_softmax_backward(x, x) if name == "log_softmax_backward"
                        else getattr(fa, name)(x))
     assert got[0].tobytes() == got[1].tobytes()
