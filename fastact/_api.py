@@ -726,9 +726,10 @@ def _rows_fast(name, x, axis, g, out):
     reduced over the last axis, no mask, out= absent or an array of the same
     shape, dtype and layout that is x or g or shares no memory with them.
     None when it does not apply (the general path then checks everything).
-    Below the threshold, 1-D and 2-D arrays go straight to the serial
-    kernel's entry points (a reshape is 0.15 us; the whole call on 16
-    elements 1.2-1.5 us)."""
+    Below the threshold, 1-D arrays go straight to the serial kernel's entry
+    point for vectors from the first call (a reshape is 0.15 us; the whole
+    call on 16 elements 1.2-1.5 us), the others (viewed as 2-D) to its entry
+    point for 2-D arrays once a first call through run_at has compiled it."""
     if type(x) is not np.ndarray:
         return None
     d = x.dtype

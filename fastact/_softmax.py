@@ -98,7 +98,8 @@ LONG_ROW = 2 * LONG_BLOCK
 # SHORT_CHUNK elements at a time instead, transposed in scratch (see
 # short_pass): the passes run along the rows, in vector loops over the
 # chunk's rows.  Chunks of fewer than SHORT_FEW rows (a call of a few rows)
-# take the same operations row by row.
+# take the same operations row by row.  (log_softmax_backward's short
+# kernel is neither transposed nor row by row: see below the table.)
 # Measured serial, time per element of the short kernel / the row kernel
 # (min of 3 alternated runs of 3 rounds, rows of n, about 8192 elements):
 #   n                      4     10    16    24    31    32    40    48    64
@@ -125,7 +126,7 @@ LONG_ROW = 2 * LONG_BLOCK
 # and takes the elements in flat loops over the chunk.  Measured serial,
 # time of the row kernel / the short kernel (min of 2 x 7 rounds):
 #   shape            (1, 16) (4, 10) (32, 10) (256, 10) (1024, 4) (512, 31)
-#   float32           0.91    1.20    2.13     2.86      4.81      1.29
+#   float32           0.92    1.27    2.21     2.92      4.62      1.40
 #   float64           0.91    1.18    2.01     2.47      4.12      1.37
 SHORT_ROWS = {"softmax_short": (31, 31), "log_softmax_short": (31, 31), "ce_short": (31, 31),
               "log_softmax_backward_short": (31, 31)}
@@ -797,12 +798,13 @@ def _templates():
         rows, n = g.shape
         ch = short_chunk(n)
         m = min(ch, rows) * n
-        # each element's row sum (hi, lo) and (float64 data) exp_dd_reduce's parts
-        buf = np.empty((5 if IS64 else 2, m), np.float64)
+        # each element's row sum (float64 data: hi, lo and exp_dd_reduce's parts)
+        buf = np.empty((5 if IS64 else 1, m), np.float64)
         for lo in range(0, rows, ch):
             R = min(ch, rows - lo)
             k = R * n
-            sh, sl = buf[0, :k], buf[1, :k]
+            sh = buf[0, :k]
+            sl = buf[1, :k] if IS64 else sh
             for r in range(R):
                 h = c = 0.0
                 for j in range(n):
@@ -817,7 +819,8 @@ def _templates():
                 c = c if abs(h) < np.inf else 0.0
                 for j in range(r * n, r * n + n):
                     sh[j] = h
-                    sl[j] = c
+                    if IS64:
+                        sl[j] = c
             gf = g[lo:lo + R].reshape(k)
             yf = y[lo:lo + R].reshape(k)
             of = out[lo:lo + R].reshape(k)
@@ -1375,7 +1378,8 @@ ROWS = {
     "softmax_backward": ("softmax_backward_row", 1), "softmin_backward": ("softmax_backward_row", -1),
     "log_softmax_backward": ("log_softmax_backward_row", 1),
 }
-# row template -> the kernel for short rows (the unmasked forwards'; see SHORT_ROWS)
+# row template -> the kernel for short rows (the unmasked forwards' and
+# log_softmax_backward's; see SHORT_ROWS)
 SHORT = {"softmax_row": "softmax_short", "log_softmax_row": "log_softmax_short",
          "log_softmax_backward_row": "log_softmax_backward_short"}
 # row template -> the template for long rows (the masked ones have none)

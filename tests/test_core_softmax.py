@@ -101,8 +101,10 @@ def test_infinite_gradients_as_the_formula_gives_them(fn, dtype, rng):
     """A gradient row with +inf or -inf makes its sum infinite: the
     elements get what the formula gives in IEEE arithmetic (the reference's
     NaN and infinity pattern: g - exp(y) inf is -inf for a finite g, NaN for
-    g = inf), on short, plain and long rows (a float32 log_softmax_backward
-    row once came out all NaN: the sum's error term was inf - inf)."""
+    g = inf), on short, plain and long rows, serial and parallel (a float32
+    log_softmax_backward row once came out all NaN: the sum's error term was
+    inf - inf).  Long rows one at a time, so that the parallel call splits
+    the row (from LONG_PAR_ROWS rows on it splits the rows)."""
     from fastact import _softmax
     for n in (2, 10, 31, 40, 300, _softmax.LONG_ROW + 3):
         x = values((4, n), dtype, rng)
@@ -112,13 +114,19 @@ def test_infinite_gradients_as_the_formula_gives_them(fn, dtype, rng):
         g[1, 0] = -np.inf
         g[2, 0] = g[2, n - 1] = np.inf  # two of them
         with np.errstate(all="ignore"):
-            got = fn(g, y)
             want = fn.expected(g, y)
-        for k in range(3):
-            assert np.array_equal(np.isnan(got[k]), np.isnan(want[k])), f"n={n} row {k}"
-            assert np.array_equal(np.isposinf(got[k]), np.isposinf(want[k])), f"n={n} row {k}"
-            assert np.array_equal(np.isneginf(got[k]), np.isneginf(want[k])), f"n={n} row {k}"
-        assert np.all(np.isfinite(got[3]))
+        for mode in ("serial", "parallel"):
+            with fa.config(mode=mode), np.errstate(all="ignore"):
+                if n < _softmax.LONG_ROW:
+                    got = fn(g, y)
+                else:
+                    got = np.concatenate([fn(g[k:k + 1], y[k:k + 1]) for k in range(4)])
+            for k in range(3):
+                msg = f"n={n} row {k} {mode}"
+                assert np.array_equal(np.isnan(got[k]), np.isnan(want[k])), msg
+                assert np.array_equal(np.isposinf(got[k]), np.isposinf(want[k])), msg
+                assert np.array_equal(np.isneginf(got[k]), np.isneginf(want[k])), msg
+            assert np.all(np.isfinite(got[3]))
 
 
 @pytest.mark.parametrize("shape_axis", [((0, 5), -1), ((0, 5), 0), ((5, 0), -1), ((5, 0), 0), ((5, 0), (0, 1)),
@@ -423,23 +431,36 @@ ROW_FNS = ["softmax", "softmin", "log_softmax", "softmax_backward", "softmin_bac
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
     """The short path for C-contiguous arrays over the last axis gives the
-    general path's results bitwise, falls back for other layouts and axes, and
-    is off in a config() block (mode='parallel' runs the parallel kernel even
-    on a small array)."""
-    from fastact import _jit, _softmax
+    general path's results bitwise (in place too), falls back for other
+    layouts and axes, and is off in a config() block (mode='parallel' runs
+    the parallel kernel even on a small array).  Vectors take an entry point
+    of their own from the first call, and give a matrix row's bits."""
+    from fastact import _api, _jit, _softmax
     rng = np.random.default_rng(5)
     f = getattr(fa, name)
-    for shape in [(17,), (3, 17), (2, 3, 17)]:
+    bwd = name.endswith("_backward")
+    # 17: the short kernels' length, 40: the row kernels'
+    for shape in [(17,), (40,), (3, 17), (3, 40), (2, 3, 17)]:
         x = rng.standard_normal(shape).astype(dtype)
         g = rng.standard_normal(shape).astype(dtype)
-        args = (g, fa.softmax(x)) if name.endswith("_backward") else (x,)
-        first, fast = f(*args), f(*args)  # the first call enables the short path
+        args = (g, fa.softmax(x)) if bwd else (x,)
+        first, fast = f(*args), f(*args)  # (2-D: the first call compiles the entry point)
         assert fast.dtype == dtype and fast.shape == shape
-        np.testing.assert_array_equal(fast, f(*args, out=np.empty_like(x)))
+        if len(shape) == 1:
+            assert _api._ROWS[np.dtype(dtype)][name].entry1 is not None
         np.testing.assert_array_equal(fast, first)
+        np.testing.assert_array_equal(fast, f(*args, out=np.empty_like(x)))
+        # strided views of the same values: the general path
+        strided = [np.repeat(a, 2, axis=-1)[..., ::2] for a in args]
+        np.testing.assert_array_equal(fast, f(*strided))
+        for k in range(len(args)):  # in place: out=x, or out=g and out=y
+            copies = [a.copy() for a in args]
+            np.testing.assert_array_equal(f(*copies, out=copies[k]), fast)
         if len(shape) > 1:  # another axis: the general path, same as moving the axis last
             moved = [np.ascontiguousarray(np.swapaxes(a, 0, -1)) for a in args]
             np.testing.assert_array_equal(f(*args, axis=0), np.swapaxes(f(*moved), 0, -1))
+        else:  # a vector gives the bits of the same row in a matrix
+            np.testing.assert_array_equal(fast, f(*(a.reshape(1, -1) for a in args))[0])
     calls = []
     parallel = _softmax.rowwise(name, dtype)[1]
     real = _jit.run_at
@@ -455,20 +476,18 @@ def test_row_fast_path_agrees_and_obeys_config(name, dtype, monkeypatch):
         return real(threshold, s, recorded, size, *arrays)
 
     monkeypatch.setattr(_jit, "run_at", spy)
-    for shape in [(3, 17), (17,)]:  # 2-D and 1-D arrays: entry points of their own
+    for shape in [(3, 17), (17,), (40,)]:  # 2-D and 1-D arrays: entry points of their own
         calls.clear()
         x = rng.standard_normal(shape).astype(dtype)
-        args = (x, fa.softmax(x)) if name.endswith("_backward") else (x,)
-        fast = f(*args)
+        args = (x, fa.softmax(x)) if bwd else (x,)
+        direct = f(*args)
         assert calls == [], "outside config() the short path calls the serial entry point directly"
         with fa.config(mode="serial"):
-            np.testing.assert_array_equal(f(*args), fast)
+            np.testing.assert_array_equal(f(*args), direct)
         assert calls == ["run_at"]
         with fa.config(mode="parallel"):
-            np.testing.assert_array_equal(f(*args), fast)
+            np.testing.assert_array_equal(f(*args), direct)
         assert calls == ["run_at", "run_at", "parallel"]
-    # a vector gives the bits of the same row in a matrix
-    np.testing.assert_array_equal(fast, f(*(a.reshape(1, -1) for a in args))[0])
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 31, 32, 33, 100, 511, 512, 513, 2000])
@@ -789,6 +808,8 @@ def test_short_rows_give_each_row_the_same_bits(name, dtype, rng):
         finite = np.isfinite(want)
         if ce:  # the loss is float64; the row kernel's log of the sum is off by up to about n 2**-53
             np.testing.assert_allclose(first[finite], want[finite], rtol=1e-13, atol=2.0 ** -46, err_msg=f"n={n}")
+        elif bwd and T is np.float64:  # the row kernel's sums, in the same order: its bits
+            np.testing.assert_array_equal(first, want, err_msg=f"n={n}")
         else:
             # (the spacing at the largest float is taken as the one below it)
             scale = np.spacing(np.minimum(np.abs(want[finite]), np.nextafter(np.finfo(dtype).max, 0)))
