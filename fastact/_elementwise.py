@@ -375,16 +375,16 @@ def gelu(T, M):
     """x Phi(x), Phi the standard normal CDF.
 
     With u = |x| and e = exp(-u**2 / 2), Phi(-u) = e S(u) and
-    gelu'(-u) = -e D(u), D(u) = u / sqrt(2 pi) - S(u): for float64 S and D
-    are fitted piecewise in _math (in the tail as u S(u) and D(u) / u), e is
-    computed from the exact square of u.  So gelu(x) = x e S(-x) for x < 0 and
+    gelu'(-u) = -e D(u), D(u) = u / sqrt(2 pi) - S(u): for float64 S is one
+    polynomial in 4 / (u + 4) (_math.ncdf_s), e is computed from the exact
+    square of u.  So gelu(x) = x e S(-x) for x < 0 and
     x - x e S(x) for x > 0, relative accuracy down to the subnormal range.
     e is carried scaled by 2**64; a subnormal result is rounded once.
     float32 takes S and D from rational fits instead (_math.u_ncdf_neg and
-    ncdf_slope_parts: one division where the pieces cost 22 selects; about
-    2x faster in the forward, 1.5x in the backward), and its backward
-    multiplies g by the two parts y + c of e D (ncdf_slope_parts), the
-    product's rounding error put back with an fma."""
+    ncdf_slope_parts: one division where float32's earlier pieces cost 22
+    selects; about 2x faster in the forward, 1.5x in the backward), and its
+    backward multiplies g by the two parts y + c of e D (ncdf_slope_parts),
+    the product's rounding error put back with an fma."""
     zero, one, half = T(0), T(1), T(0.5)
     unscale = M.UNSCALE
     fabs, clamp = M.fabs, M.clamp
@@ -426,26 +426,23 @@ def gelu(T, M):
 
         return _inline(forward, backward)
 
-    pieces, slope_pieces, exp_sq = M.ncdf_pieces, M.ncdf_slope_pieces, M.exp_sq_scaled
+    ncdf_s, exp_sq, fma = M.ncdf_s, M.exp_sq_scaled, M.fma
+    # 1 / sqrt(2 pi) = c_hi + c_lo to about 2**-106
+    c_hi, c_lo = T(0.3989422804014327), T(-2.49232720227773e-17)
     # beyond umax, gelu(-u) and gelu'(-u) are 0 even in the subnormal range
     umax = T(40.0)
 
     def forward(x):
         u = clamp(fabs(x), zero, umax)
-        r, tail = pieces(u)  # S(u), or u S(u) in the tail
         e = exp_sq(u, half)
-        neg = x <= zero
-        # y = x e S(u), scaled; in the tail x e S = -+ e (u S)
-        m = (-one if neg else one) if tail else x
-        y = (m * (e * r)) * unscale
-        return y if neg else x - y
+        # x Phi(-u), scaled; x clamped as u is (e = 0 beyond umax: not inf * 0)
+        y = (clamp(x, -umax, umax) * (e * ncdf_s(u))) * unscale
+        return y if x <= zero else x - y
 
     def backward(g, x):
         u = clamp(fabs(x), zero, umax)
-        r, tail = slope_pieces(u)  # D(u), or D(u) / u in the tail
-        e = exp_sq(u, half)
-        z = e * r
-        z = z * u if tail else z  # e D(u), scaled
+        d = fma(u, c_hi, -ncdf_s(u)) + u * c_lo  # D(u)
+        z = exp_sq(u, half) * d  # e D(u), scaled
         if x < zero:
             return (g * -z) * unscale if x < -far else g * -(z * unscale)
         v = g * (one + z * unscale)

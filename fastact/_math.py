@@ -664,11 +664,9 @@ def _piecewise(T, fit):
 
 
 def _build_erf(T, exp_scaled2, clamp):
-    """erf, erfc and the parts of the normal distribution's tail that gelu
-    uses, for dtype T.
+    """erf and erfc for dtype T.
 
-    For a >= 0, erfc(a) = exp(-a**2) R(a) and Phi(-u) = exp(-u**2 / 2) S(u)
-    (Phi the standard normal CDF), with R and S smooth and slowly varying,
+    For a >= 0, erfc(a) = exp(-a**2) R(a), with R smooth and slowly varying,
     fitted piecewise (tools/fit_polynomials.py --erf).  The exponential is
     computed from a**2 = h + l split exactly with an fma, l added to the
     reduced argument of exp(-h), so that the low bits of a**2 (which matter:
@@ -686,8 +684,6 @@ def _build_erf(T, exp_scaled2, clamp):
     erfc_max = T(11.0) if is32 else T(28.0)
     erf_hi = T(fits["E"]["hi"])
     r_pieces = _piecewise(T, dict(fits["R"], wscale=1.0))
-    s_pieces = _piecewise(T, dict(fits["S"], wscale=2.0))
-    d_pieces = _piecewise(T, dict(fits["D"], wscale=2.0))
     # erf(z) = z + z (E(z**2) - 1): the leading 1 exact, its term's rounding
     # is then relative to E - 1 (about 0.13)
     e_coeffs = list(fits["E"]["coeffs"])
@@ -722,8 +718,58 @@ def _build_erf(T, exp_scaled2, clamp):
         big = copysign(one - erfc_abs_scaled(a) * unscale, z)
         return small if a < erf_hi else big
 
-    return dict(erf=erf, erfc=erfc, exp_sq_scaled=exp_sq_scaled, ncdf_pieces=s_pieces,
-                ncdf_slope_pieces=d_pieces)
+    return dict(erf=erf, erfc=erfc, exp_sq_scaled=exp_sq_scaled,
+                ncdf_s=_build_ncdf64(T) if not is32 else None)
+
+
+def _build_ncdf64(T):
+    """S(u) = Phi(-u) exp(u**2 / 2) for float64 u in [0, umax] (Phi the
+    standard normal CDF), so that Phi(-u) = exp(-u**2 / 2) S(u): float64
+    gelu's forward and, through D(u) = u / sqrt(2 pi) - S(u), its backward.
+
+    One polynomial, where the earlier pieces evaluated four (LLVM computed
+    every piece and selected the result: 76 fmas per element) and were about
+    1.3x slower.  With w = K / (u + K) and v = w - 1/2, S = w G(v), G of
+    degree 23 (ERF_FITS["float64"]["W"], tools/fit_polynomials.py).  What
+    keeps it within about 1.5 ulp (measured against mpmath on [0, 40]):
+      * the roundings of u + K, of the division and of v are found exactly
+        (TwoSum, the division's residual from an fma, Fast2Sum) and put back
+        to first order, through dS/dw = (C - u S) K / w**2;
+      * the last step, w (A0 + v t1), has its two products exact (fmas) and
+        A0 + A1 v carried to twice the precision: where v is near -0.4 the
+        roundings there and of A0 and A1 cost up to 2 ulp."""
+    from ._erf_data import ERF_FITS
+
+    fit = ERF_FITS["float64"]["W"]
+    k, centre, quarter = T(fit["k"]), T(fit["centre"]), T(0.25)
+    assert fit["k"] == 4.0 and fit["centre"] == 0.5  # quarter = 1 / K; v exact for w >= 1/4
+    a0, a1 = T(fit["coeffs"][0]), T(fit["coeffs"][1])
+    a0_lo, a1_lo = T(fit["lo"][0]), T(fit["lo"][1])
+    poly_g2 = _horner(tuple(T(c) for c in fit["coeffs"][2:]))
+    c_hi = T(1 / math.sqrt(2 * math.pi))
+
+    @njit(**_JIT_INLINE)
+    def ncdf_s(u):
+        s = u + k
+        sl = ((u - s) + k) if u >= k else ((k - s) + u)  # u + k = s + sl exactly
+        w = k / s
+        r = fma(-w, s, k)  # k - w s, exact
+        v = w - centre
+        z = v + centre  # exact: v is w - 1/2 exactly for w >= 1/4, Fast2Sum below
+        vl = w - z  # w = z + vl exactly
+        t1 = fma(v, poly_g2(v), a1)
+        # z (a0 + v t1) with z a0 = h + l and z v = hq + lq exactly
+        h = z * a0
+        l = fma(z, a0, -h)
+        hq = z * v
+        lq = fma(z, v, -hq)
+        p = fma(hq, t1, h)
+        low = l + fma(lq, t1, z * fma(v, a1_lo, a0_lo))
+        # the exact w is z + vl + (r - w sl) / s; dS/dw = (C - u S) s**2 / K
+        corr = ((c_hi - u * p) * s) * (fma(-w, sl, r) + vl * s) * quarter
+        return p + (low + corr)
+
+    return ncdf_s
 
 
 MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

@@ -2,7 +2,8 @@
 
     python tools/fit_polynomials.py          # exp and log1p (printed)
     python tools/fit_polynomials.py --erf    # writes fastact/_erf_data.py (the error function
-                                             # family's pieces, float32 gelu's rational S and D)
+                                             # family's pieces, gelu's S and D: float32's rational
+                                             # fits, float64's polynomial in 4 / (u + 4))
 
 Near-minimax fits (Chebyshev interpolation in 60-digit arithmetic) of
   Q(r) = (exp(r) - 1 - r) / r**2            on |r| <= ln(2)/2
@@ -80,14 +81,6 @@ def f_R(z):
     return mp.erfc(z) * mp.exp(z * z)
 
 
-def tail_S(w):
-    return _c() if w == 0 else (lambda u: u * f_S(u))(mp.sqrt(2 / w))
-
-
-def tail_D(w):
-    return _c() if w == 0 else (lambda u: f_D(u) / u)(mp.sqrt(2 / w))
-
-
 def tail_R(w):
     return 1 / mp.sqrt(mp.pi) if w == 0 else (lambda z: z * f_R(z))(1 / mp.sqrt(w))
 
@@ -100,8 +93,8 @@ def small_erf(t):
 # polynomial degree, per dtype; the degrees are the smallest for which every
 # piece fits within TOL (relative to the largest value on the piece)
 ERF_LAYOUT = {
-    "float32": dict(u=(1.5, 3.0), z=(1.0, 2.0), tol=3e-9, erf_hi=0.75),
-    "float64": dict(u=(1.5, 3.0, 4.5), z=(1.0, 2.0, 3.0), tol=1e-17, erf_hi=0.75),
+    "float32": dict(z=(1.0, 2.0), tol=3e-9, erf_hi=0.75),
+    "float64": dict(z=(1.0, 2.0, 3.0), tol=1e-17, erf_hi=0.75),
 }
 
 
@@ -135,12 +128,10 @@ def erf_data():
     for dt, lay in ERF_LAYOUT.items():
         tol = lay["tol"]
         d = {}
-        for name, f, tail, var, ws in (("S", f_S, tail_S, "u", 2), ("D", f_D, tail_D, "u", 2),
-                                       ("R", f_R, tail_R, "z", 1)):
-            degree, fits = _pieces(f, tail, lay[var], mp.mpf(ws), tol)
-            d[name] = dict(breaks=lay[var], centres=[float(m) for m, _, _ in fits],
-                           coeffs=[[float(c) for c in cs] for _, cs, _ in fits],
-                           error=float(max(w for _, _, w in fits)))
+        degree, fits = _pieces(f_R, tail_R, lay["z"], mp.mpf(1), tol)
+        d["R"] = dict(breaks=lay["z"], centres=[float(m) for m, _, _ in fits],
+                      coeffs=[[float(c) for c in cs] for _, cs, _ in fits],
+                      error=float(max(w for _, _, w in fits)))
         hi = mp.mpf(lay["erf_hi"]) ** 2
         for degree in range(2, 40):
             poly = mp.chebyfit(small_erf, [0, hi], degree + 1)
@@ -151,6 +142,8 @@ def erf_data():
         if dt == "float32":
             d["G"] = gelu_rational()
             d["GD"] = gelu_slope_rational()
+        else:
+            d["W"] = gelu_w(tol)
         out[dt] = d
     return out
 
@@ -250,18 +243,51 @@ def gelu_slope_rational(nodes=3000, rounds=200):
                 umax=GELU_SLOPE_UMAX, error=worst)
 
 
+# float64 gelu: S as one polynomial (no pieces, no tail).  With
+# w = K / (u + K), K = 4, on u in [0, GELU64_UMAX] (w in [1/11, 1]),
+#   S(u) = w G(v),  v = w - 1/2,
+# G = S / w a polynomial in v, fitted (Chebyshev interpolation) for the error
+# relative to G.  G falls from 1/2 to about 0.11; S itself falls to 0.01,
+# where a fit of S lost about 6 ulp to cancellation between its terms.  v is
+# at most 1/2: w - 1/2 is exact for w >= 1/4, and its rounding below that is
+# found exactly (Fast2Sum) and put back by the caller.  The first two
+# coefficients are also given to twice the precision ("lo"): their rounding
+# counted for up to 2 ulp where v is near -0.4.
+GELU64_K = 4.0
+GELU64_CENTRE = 0.5
+GELU64_UMAX = 40.0  # float64 gelu(-u) and gelu'(-u) are 0 beyond about 38.6
+
+
+def gelu_w(tol):
+    k, centre, umax = mp.mpf(GELU64_K), mp.mpf(GELU64_CENTRE), mp.mpf(GELU64_UMAX)
+    lo = k / (umax + k) - centre
+    g = lambda v: f_S(k / (centre + v) - k) / (centre + v)  # noqa: E731
+    xs = mp.linspace(lo, 1 - centre, 800)
+    for degree in range(16, 40):
+        poly = mp.chebyfit(g, [lo, 1 - centre], degree + 1)
+        worst = max(abs(mp.polyval(poly, v) / g(v) - 1) for v in xs)
+        if worst < tol:
+            break
+    else:
+        raise RuntimeError("no degree fits")
+    cs = list(reversed(poly))
+    return dict(k=GELU64_K, centre=GELU64_CENTRE, umax=GELU64_UMAX, coeffs=[float(c) for c in cs],
+                lo=[float(c - mp.mpf(float(c))) for c in cs[:2]], error=float(worst))
+
+
 def write_erf_data(path):
     data = erf_data()
     with open(path, "w") as fh:
         fh.write('"""Coefficients of the error function family (fastact._math): polynomial\n'
-                 'pieces, and the rational S of float32 gelu ("G") and of its backward\'s D ("GD").\n\n'
+                 'pieces; the rational S of float32 gelu ("G") and of its backward\'s D ("GD");\n'
+                 'float64 gelu\'s S as one polynomial ("W").\n\n'
                  'Written by tools/fit_polynomials.py --erf; do not edit by hand.\n"""\n\n')
         fh.write(f"ERF_FITS = {data!r}\n")
     for dt, d in data.items():
         for k, v in d.items():
             degree = (len(v["a"]) - 1, len(v["b"]) - 1) if k == "G" else \
                 (len(v["p"]) - 1, len(v["b"]) - 1) if k == "GD" else \
-                len(v["coeffs"][0] if k != "E" else v["coeffs"]) - 1
+                len(v["coeffs"][0] if k == "R" else v["coeffs"]) - 1
             print(dt, k, "degree", degree, "error", v["error"])
 
 
