@@ -13,6 +13,8 @@ elu'(0) = alpha, and NaN propagates through every forward.
 import numpy as np
 from numba import njit
 
+from ._math import INV_SQRT_2PI
+
 # helpers shared by several scalar functions are jitted here; the forward and
 # backward themselves are jitted by _kernels
 _helper = njit(nogil=True, error_model="numpy")
@@ -427,10 +429,9 @@ def gelu(T, M):
         return _inline(forward, backward)
 
     ncdf_s, exp_sq, fma = M.ncdf_s, M.exp_sq_scaled, M.fma
-    # 1 / sqrt(2 pi) = c_hi + c_lo to about 2**-106
-    c_hi, c_lo = T(0.3989422804014327), T(-2.49232720227773e-17)
-    # beyond umax, gelu(-u) and gelu'(-u) are 0 even in the subnormal range
-    umax = T(40.0)
+    c_hi, c_lo = (T(c) for c in INV_SQRT_2PI)  # 1 / sqrt(2 pi) in two parts
+    # beyond umax (ncdf_s's range), gelu(-u) and gelu'(-u) are 0 even in the subnormal range
+    umax = M.ncdf_umax
 
     def forward(x):
         u = clamp(fabs(x), zero, umax)

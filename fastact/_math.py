@@ -718,12 +718,17 @@ def _build_erf(T, exp_scaled2, clamp):
         big = copysign(one - erfc_abs_scaled(a) * unscale, z)
         return small if a < erf_hi else big
 
-    return dict(erf=erf, erfc=erfc, exp_sq_scaled=exp_sq_scaled,
-                ncdf_s=_build_ncdf64(T) if not is32 else None)
+    ncdf_s, ncdf_umax = _build_ncdf64(T) if not is32 else (None, None)
+    return dict(erf=erf, erfc=erfc, exp_sq_scaled=exp_sq_scaled, ncdf_s=ncdf_s, ncdf_umax=ncdf_umax)
+
+
+# 1 / sqrt(2 pi) = hi + lo to about 2**-106
+INV_SQRT_2PI = (0.3989422804014327, -2.49232720227773e-17)
 
 
 def _build_ncdf64(T):
-    """S(u) = Phi(-u) exp(u**2 / 2) for float64 u in [0, umax] (Phi the
+    """(ncdf_s, umax): ncdf_s(u) = S(u) = Phi(-u) exp(u**2 / 2) for float64 u
+    in [0, umax] (Phi the
     standard normal CDF), so that Phi(-u) = exp(-u**2 / 2) S(u): float64
     gelu's forward and, through D(u) = u / sqrt(2 pi) - S(u), its backward.
 
@@ -748,7 +753,7 @@ def _build_ncdf64(T):
     a0, a1 = T(fit["coeffs"][0]), T(fit["coeffs"][1])
     a0_lo, a1_lo = T(fit["lo"][0]), T(fit["lo"][1])
     poly_g2 = _horner(tuple(T(c) for c in fit["coeffs"][2:]))
-    c_hi = T(1 / math.sqrt(2 * math.pi))
+    c_hi = T(INV_SQRT_2PI[0])
 
     @njit(**_JIT_INLINE)
     def ncdf_s(u):
@@ -775,7 +780,7 @@ def _build_ncdf64(T):
         corr = ((c_hi - u * p) * s) * (fma(-w, sl, r) + vl * s) * quarter
         return p + (low + corr)
 
-    return ncdf_s
+    return ncdf_s, T(fit["umax"])
 
 
 MATH = {np.float32: _build(np.float32), np.float64: _build(np.float64)}

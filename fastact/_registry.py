@@ -235,9 +235,9 @@ _LIST += [
         grad_zeros=(-0.7517915246935645, -0.7524614220710162),
         notes="The default is the exact form, as in PyTorch (JAX's jax.nn.gelu defaults to the tanh form). "
               "The exact form evaluates the normal tail Phi(-u) = exp(-u^2/2) S(u) and exp of the exact "
-              "square: gelu(-30) is -1.5e-197, not 0. float64 evaluates S as one polynomial in 4 / (u + 4) "
-              "(the derivative's part is u / sqrt(2 pi) - S); float32 takes each from one rational function (a single division, about 2x faster in "
-              "the forward, 1.5x in the backward). The derivative has a zero near x = -0.752: float64's "
+              "square: gelu(-30) is -1.5e-197, not 0. float64 evaluates S as one polynomial in "
+              "4 / (u + 4) (the derivative's part is u / sqrt(2 pi) - S); float32 takes each from one "
+              "rational function (a single division, about 2x faster in the forward, 1.5x in the backward). The derivative has a zero near x = -0.752: float64's "
               "relative error grows there, float32's backward factors the zero out and keeps about "
               "2 ulp of relative accuracy up to it. "
               "The tanh form's constants are the float64 numbers sqrt(2/pi) = 0.7978845608028654 and 0.044715.",
