@@ -42,7 +42,7 @@ from numba import njit
 
 from ._jit import REDUCE_FASTMATH, instantiate
 from ._kernels import row_chunk
-from ._math import MATH, float_bits, maxnum as _maxnum, rint, scale2
+from ._math import _INV6_HI, _INV6_LO, _LN2_C1, _LN2_C2, MATH, float_bits, maxnum as _maxnum, rint, scale2
 
 _OPTS = dict(nogil=True, error_model="numpy")
 _REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
@@ -334,10 +334,14 @@ def count_equal(a, v):
 def nan_in(a, lo, hi):
     """Whether a[lo:hi] holds a NaN (or an infinity).  An or of flags, which
     vectorizes without fast-math flags (a float sum of a[i] * 0 needs
-    reassociation)."""
+    reassociation).  The loop runs over a slice from index 0: over
+    range(lo, hi), an index that might be negative, Numba's wraparound made
+    LLVM load the elements one by one (rows of 1000 float32: about 480 ns,
+    now about 70)."""
+    b = a[lo:hi]
     bad = False
-    for i in range(lo, hi):
-        bad |= not a[i] - a[i] == 0
+    for i in range(b.shape[0]):
+        bad |= not b[i] - b[i] == 0
     return bad
 
 
@@ -381,7 +385,7 @@ def _exp_diff(T):
     return exp_diff
 
 
-# -- float32 log_softmax_backward: g - exp(y) s in double-float32 -----------
+# -- log_softmax_backward's fast path: g - exp(y) s with exp(y) in two parts --
 # ln 2 = C1 + C2 to about 2**-44: C1 has 16 significant bits, so n C1 is
 # exact for the |n| <= 128 of a float32 exponent
 _LN2 = Fraction(Decimal("0.69314718055994530941723212145817656807550013436"))
@@ -390,63 +394,120 @@ _C2 = float(np.float32(float(_LN2 - Fraction(_C1))))
 # 1/k! for k = 3..8: exp(r) - 1 - r - r**2/2 = r**3 (1/6 + r/24 + ...); the
 # first term left out, r**9/9!, is below 2**-32 for |r| <= ln2/2
 _TAIL3 = tuple(1.0 / math.factorial(k) for k in range(3, 9))
-# The fast path's error is below about 2**-30 |exp(y) s| (the float32 tail
-# of exp(r), the float32 parts of ln 2) plus two roundings of the result, so
-# where |result| >= LSMB_MARGIN |exp(y) s| it stays within about 2 ulp.
-# Elements closer to cancelling are redone in float64, one by one, found by
-# blocks of LSMB_BLOCK.
-LSMB_MARGIN = 2.0 ** -5
+# float64: 1/k! for k = 4..15, the tail past r**3/6; the first term left out,
+# r**16/16!, is below 2**-68 for |r| <= ln2/2
+_TAIL4 = tuple(1.0 / math.factorial(k) for k in range(4, 16))
+# The fast path's error is below about 2**-30 |exp(y) s| for float32 (the
+# float32 tail of exp(r), the float32 parts of ln 2) and 2**-62 |exp(y) s|
+# for float64 (the tail past r**3/6, whose terms are below 2**-10 of exp(r)),
+# plus two roundings of the result, so where |result| >= margin |exp(y) s|
+# it stays within about 2 ulp.  Elements closer to cancelling are redone
+# exactly (float32: in float64; float64: exp(y) in double-double), one by
+# one, found by blocks of LSMB_BLOCK.  Per dtype:
+#   margin  the least |result| / |exp(y) s| the fast path vouches for
+#   y_lo, y_hi  the range of y it takes (exp(y) 2**n normal, see below)
+#   sum_max  the largest |sum(g)| it takes (exp(y) sum(g) stays finite for
+#            every y <= y_hi)
+#   small   below y_lo the product is negligible against a g of at least
+#           |sum(g)| small (and exactly 0 for y = -inf)
+#   d_min   results below this are redone (they may be subnormal)
+#   chunk   rows are taken this many elements at a time after their sum
+#           (g, y and the results stay in L1 between the passes)
+LSMB = {
+    np.float32: dict(margin=2.0 ** -5, y_lo=-87.0, y_hi=1.0, sum_max=2.0 ** 120, small=2.0 ** -95,
+                     d_min=2.0 ** -118, chunk=2048),
+    np.float64: dict(margin=2.0 ** -8, y_lo=-700.0, y_hi=1.0, sum_max=2.0 ** 1000, small=2.0 ** -950,
+                     d_min=2.0 ** -1000, chunk=1024),
+}
 LSMB_BLOCK = 64
-# rows are taken LSMB_CHUNK elements at a time after their sum
-LSMB_CHUNK = 2048
-# shorter rows take the float64 path, which is as fast there (measured
-# serial, (32, n) float32: the two cross between n = 128 and n = 256)
+# shorter float32 rows take the float64 path, which is as fast there
+# (measured serial, (32, n) float32: the two cross between n = 128 and
+# n = 256); float64 rows of any length take the fast path
 LSMB_MIN_ROW = 192
-# the fast path takes rows with |sum(g)| below this (so that exp(y) sum(g)
-# stays finite for every y <= LSMB_Y_HI) and y in [LSMB_Y_LO, LSMB_Y_HI]
-LSMB_SUM_MAX = 2.0 ** 120
-LSMB_Y_LO, LSMB_Y_HI = -87.0, 1.0
 
 
-def _lsm_backward_f32(checked):
-    """(g, y, s_hi, q, s_small) -> g - exp(y) s_hi (1 + q) for float32, or
+def _lsm_backward(T, checked):
+    """(g, y, s_hi, q, s_small) -> g - exp(y) s_hi (1 + q) in dtype T, or
     NaN where the result may be off by more than about 2 ulp (the caller
-    then recomputes it in float64).  exp(y) = 2**n (1 + hi + lo), the
-    reduced argument carried in two parts, so that the difference keeps its
-    accuracy down to LSMB_MARGIN of the product; q = s_lo / s_hi (below
-    2**-24) joins the reduced argument (exp(r + q) = exp(r) (1 + q) to
-    2**-48).
+    then recomputes it exactly).  exp(y) = 2**n (1 + hi + lo), the reduced
+    argument carried in two parts, so that the difference keeps its accuracy
+    down to LSMB[T]["margin"] of the product; q = s_lo / s_hi (below one
+    ulp) joins the reduced argument (exp(r + q) = exp(r) (1 + q) to the
+    square of an ulp).
 
-    checked: y may lie outside [LSMB_Y_LO, LSMB_Y_HI] (else the caller has
-    checked that it does not).  Below LSMB_Y_LO (exp(y) < 2**-125.5) the
-    product is negligible against a g of at least s_small = |s_hi| 2**-95,
-    and it is exactly 0 for y = -inf; above LSMB_Y_HI the result is NaN."""
-    M = MATH[np.float32]
+    checked: y may lie outside [y_lo, y_hi] (else the caller has checked
+    that it does not).  Below y_lo the product is negligible against a g of
+    at least s_small = |s_hi| small, and it is exactly 0 for y = -inf; above
+    y_hi the result is NaN."""
+    M = MATH[T]
     fma, fabs, clamp = M.fma, M.fabs, M.clamp
-    f = np.float32
+    f = T
+    P = LSMB[T]
     zero, one, half, inf, nan = f(0), f(1), f(0.5), f(np.inf), f(np.nan)
     log2e = f(1.4426950408889634)
-    c1, c2 = f(_C1), f(_C2)
-    y_lo, y_hi = f(LSMB_Y_LO), f(LSMB_Y_HI)
-    margin, d_min = f(LSMB_MARGIN), f(2.0 ** -118)
-    t0, t1, t2, t3, t4, t5 = (f(c) for c in _TAIL3)
+    y_lo, y_hi = f(P["y_lo"]), f(P["y_hi"])
+    margin, d_min = f(P["margin"]), f(P["d_min"])
+
+    if T is np.float32:
+        c1, c2 = f(_C1), f(_C2)
+        t0, t1, t2, t3, t4, t5 = (f(c) for c in _TAIL3)
+
+        def expm1_parts(r, rl):
+            """(hi, lo): exp(r + rl) - 1 = hi + lo."""
+            r2 = r * r
+            # the tail r**3 (t0 + t1 r + ... + t5 r**5), Estrin's scheme
+            tail = fma(r2 * r2, fma(t5, r, t4), fma(r2, fma(t3, r, t2), fma(t1, r, t0)))
+            h2 = r2 * half  # (its rounding, below 2**-30, is within the budget)
+            hi = r + h2  # Fast2Sum: |r| >= r**2 / 2
+            lo = (h2 - (hi - r)) + fma(r2 * r, tail, rl * (one + hi))
+            return hi, lo
+    else:
+        c1, c2 = _LN2_C1, _LN2_C2  # C1 has 32 significant bits: n C1 is exact
+        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 = _TAIL4
+
+        def expm1_parts(r, rl):
+            """(hi, lo): exp(r + rl) - 1 = hi + lo.  r, r**2/2 and r**3/6
+            summed with their rounding errors (r**3/6 is up to 2**-7 of
+            exp(r)); the tail past them in plain float64."""
+            r2 = r * r
+            r2e = fma(r, r, -r2)
+            h2 = r2 * half
+            hi = r + h2  # Fast2Sum: |r| >= r**2 / 2
+            e1 = h2 - (hi - r)
+            r3 = r2 * r
+            r3e = fma(r2, r, -r3) + r2e * r
+            c3 = r3 * _INV6_HI
+            c3e = fma(r3, _INV6_HI, -c3) + (r3 * _INV6_LO + r3e * _INV6_HI)
+            hi2 = hi + c3  # Fast2Sum: |hi| >= 0.8 |r| > |r**3 / 6|
+            e2 = c3 - (hi2 - hi)
+            r4 = r2 * r2
+            # the tail r**4 (a0 + a1 r + ... + a11 r**11), Estrin's scheme
+            p01 = fma(a1, r, a0)
+            p23 = fma(a3, r, a2)
+            p45 = fma(a5, r, a4)
+            p67 = fma(a7, r, a6)
+            p89 = fma(a9, r, a8)
+            p1011 = fma(a11, r, a10)
+            q0 = fma(r2, p23, p01)
+            q1 = fma(r2, p67, p45)
+            q2 = fma(r2, p1011, p89)
+            tail = fma(r4 * r4, q2, fma(r4, q1, q0))
+            lo = ((e1 + e2) + fma(r2e, half, c3e)) + fma(r4, tail, rl * (one + hi2))
+            return hi2, lo
+
+    expm1_parts = njit(inline="always", **_OPTS)(expm1_parts)
 
     # inlined by Numba itself: it exceeds LLVM's inlining budget, and a call
     # left in the element loop would keep it from vectorizing
     @njit(inline="always", **_OPTS)
-    def lsm_backward_f32(g, y, s_hi, q, s_small):
+    def lsm_backward(g, y, s_hi, q, s_small):
         yc = clamp(y, y_lo, y_hi) if checked else y
         n = rint(yc * log2e)
         n = n if n == n else zero
         r1 = fma(-n, c1, yc)  # exact
         r = fma(-n, c2, r1)
-        rl = fma(-n, c2, r1 - r) + q  # r's rounding error (r1 - r is exact)
-        r2 = r * r
-        # the tail r**3 (t0 + t1 r + ... + t5 r**5), Estrin's scheme
-        tail = fma(r2 * r2, fma(t5, r, t4), fma(r2, fma(t3, r, t2), fma(t1, r, t0)))
-        h2 = r2 * half  # (its rounding, below 2**-30, is within the budget)
-        hi = r + h2  # Fast2Sum: |r| >= r**2 / 2
-        lo = (h2 - (hi - r)) + fma(r2 * r, tail, rl * (one + hi))
+        rl = fma(-n, c2, r1 - r) + q  # r's rounding error
+        hi, lo = expm1_parts(r, rl)
         # exp(y) s = S (1 + hi + lo), S = 2**n s_hi
         S = s_hi * scale2(one, n)
         sh = S * hi
@@ -461,7 +522,7 @@ def _lsm_backward_f32(checked):
             d = g if low else d
         return d if fabs(d) >= thr else nan
 
-    return lsm_backward_f32
+    return lsm_backward
 
 
 def _templates():
@@ -790,10 +851,13 @@ def _templates():
 
     def log_softmax_backward_short(g, y, out):
         """log_softmax_backward_row on rows of up to SHORT_ROW elements: each
-        row's sum of g (the same chain as dd_sum's below DD_MIN_LANED, for
-        float64 data: the same bits as the row kernel), then the elements of
-        a chunk of rows in flat loops, with the row's sum spread over its
-        elements (the row kernel's loops run n at a time)."""
+        row's sum of g (float64 data: the same chain as dd_sum's below
+        DD_MIN_LANED), then the elements of a chunk of rows in flat loops,
+        with the row's sum spread over its elements (the row kernel's loops
+        run n at a time).  Each element is computed exactly, as the row
+        kernel's redo does (float64: exp(y) in double-double), without the
+        fast path: on (256, 31) float64 this kernel took 55 us, the row
+        kernel with the fast path 77 us (serial)."""
         vector_width(_FP)
         rows, n = g.shape
         ch = short_chunk(n)
@@ -830,13 +894,10 @@ def _templates():
                     tn[i], tr[i], trl[i] = exp_dd_reduce(yf[i])
                 for i in range(k):
                     eh, el = exp_dd_finish(tn[i], tr[i], trl[i])
-                    ph = eh * sh[i]
-                    pl = fma64(eh, sh[i], -ph) + (eh * sl[i] + el * sh[i])
-                    pl = pl if abs(ph) < np.inf else 0.0
-                    of[i] = (gf[i] - ph) - pl
+                    of[i] = lsm_dd(gf[i], eh, el, sh[i], sl[i])
             else:
                 for i in range(k):
-                    of[i] = lsm_exact(gf[i], yf[i], sh[i])
+                    of[i] = lsm_exact(gf[i], yf[i], sh[i], 0.0)
 
     # -- backwards -------------------------------------------------------------
     def softmax_backward_row(g, y, out, tmp, acc):
@@ -984,84 +1045,93 @@ def _templates():
         vector_width(_FP)
         if IS64:
             sh, sl = dd_sum(g, acc)
-            lsmb_apply(g, y, out, tmp, 0.0, sh, sl, True)
+            lsmb_apply(g, y, out, tmp, sh, sl, True)
         else:
             s, c = sum_blocked(g)  # (c is NaN where s overflows: g - exp(y) s must see s)
-            lsmb_apply(g, y, out, tmp, s + c if abs(s) < np.inf else s, 0.0, 0.0, g.shape[0] >= LSMB_MIN_ROW)
+            lsmb_apply(g, y, out, tmp, s + c if abs(s) < np.inf else s, 0.0, g.shape[0] >= LSMB_MIN_ROW)
 
-    def lsmb_apply_tpl(g, y, out, tmp, s, sh, sl, fast):
+    def lsmb_apply_tpl(g, y, out, tmp, sh, sl, fast):
         """out = g - exp(y) sum(g) over a row or a stretch of one, given the
-        row's sum: sh + sl (float64 data) or s (float32 data; fast: whether
-        the row is long enough for the float32 fast path).  tmp: scratch of
-        3 (float64) or 1 (float32) rows at least as long as the stretch."""
+        row's sum sh + sl (float32 data: sl = 0; fast: whether the row is
+        long enough for the float32 fast path).  tmp: scratch of 3 (float64)
+        or 1 (float32) rows at least as long as the stretch."""
         vector_width(_FP)
         n = g.shape[0]
-        if IS64:
-            sl = sl if abs(sh) < np.inf else 0.0
+        sl = sl if abs(sh) < np.inf else 0.0
+        s_hi = T(sh)
+        if fabs(s_hi) < LSMB_SUM_MAX and fast:
+            # the fast path (_lsm_backward), NaN where it cannot vouch for
+            # its result: such an element is redone exactly from g and y (so
+            # the fast results go to the scratch row when out is g or y)
+            q = T(((sh - np.float64(s_hi)) + sl) / s_hi) if s_hi != ZERO else ZERO
+            s_small = fabs(s_hi) * LSMB_SMALL
+            alias = overlaps(out, g) or overlaps(out, y)
+            # chunks that stay in L1 between the passes over them
+            for c0 in range(0, n, LSMB_CHUNK):
+                c1 = min(c0 + LSMB_CHUNK, n)
+                t = tmp[0, c0:c1] if alias else out[c0:c1]
+                gc, yc = g[c0:c1], y[c0:c1]
+                m = c1 - c0
+                ymin, ymax = min_max(yc)
+                if ymin >= LSMB_Y_LO and ymax <= LSMB_Y_HI:
+                    lsm_loop(t, gc, yc, s_hi, q, s_small)
+                else:
+                    lsm_loop_checked(t, gc, yc, s_hi, q, s_small)
+                if nan_in(t, 0, m):
+                    for lo in range(0, m, LSMB_BLOCK):
+                        hi = min(lo + LSMB_BLOCK, m)
+                        if nan_in(t, lo, hi):
+                            # only the NaN elements: a block holds one or two
+                            for i in range(lo, hi):
+                                v = t[i]
+                                out[c0 + i] = v if v == v else lsm_exact(g[c0 + i], y[c0 + i], sh, sl)
+                        elif alias:
+                            for i in range(lo, hi):
+                                out[c0 + i] = t[i]
+                elif alias:
+                    for i in range(m):
+                        out[c0 + i] = t[i]
+        elif IS64:
+            # exp(y) in double-double, in two loops (each vectorizes)
             tn, tr, trl = tmp[0], tmp[1], tmp[2]
             for i in range(n):
                 tn[i], tr[i], trl[i] = exp_dd_reduce(y[i])
             for i in range(n):
                 eh, el = exp_dd_finish(tn[i], tr[i], trl[i])
-                ph = eh * sh
-                pl = fma64(eh, sh, -ph) + (eh * sl + el * sh)
-                pl = pl if abs(ph) < np.inf else 0.0
-                out[i] = (g[i] - ph) - pl
+                out[i] = lsm_dd(g[i], eh, el, sh, sl)
         else:
-            s_hi = T(s)
-            if fabs(s_hi) < LSMB_SUM_MAX and fast:
-                # the float32 fast path, NaN where it cannot vouch for its
-                # result: such a block is redone in float64 from g and y (so
-                # the fast results go to the scratch row when out is g or y)
-                q = T((s - np.float64(s_hi)) / s_hi) if s_hi != ZERO else ZERO
-                s_small = fabs(s_hi) * T(2.0 ** -95)
-                alias = overlaps(out, g) or overlaps(out, y)
-                # chunks that stay in L1 between the passes over them
-                for c0 in range(0, n, LSMB_CHUNK):
-                    c1 = min(c0 + LSMB_CHUNK, n)
-                    t = tmp[0, c0:c1] if alias else out[c0:c1]
-                    gc, yc = g[c0:c1], y[c0:c1]
-                    m = c1 - c0
-                    ymin, ymax = min_max(yc)
-                    if ymin >= LSMB_Y_LO and ymax <= LSMB_Y_HI:
-                        lsm_loop(t, gc, yc, s_hi, q, s_small)
-                    else:
-                        lsm_loop_checked(t, gc, yc, s_hi, q, s_small)
-                    if nan_in(t, 0, m):
-                        for lo in range(0, m, LSMB_BLOCK):
-                            hi = min(lo + LSMB_BLOCK, m)
-                            if nan_in(t, lo, hi):
-                                # only the NaN elements: a block holds one or two
-                                for i in range(lo, hi):
-                                    v = t[i]
-                                    out[c0 + i] = v if v == v else lsm_exact(g[c0 + i], y[c0 + i], s)
-                            elif alias:
-                                for i in range(lo, hi):
-                                    out[c0 + i] = t[i]
-                    elif alias:
-                        for i in range(m):
-                            out[c0 + i] = t[i]
-            else:
-                for i in range(n):
-                    out[i] = lsm_exact(g[i], y[i], s)
+            for i in range(n):
+                out[i] = lsm_exact(g[i], y[i], sh, sl)
 
     def lsm_loop_tpl(t, g, y, s_hi, q, s_small):
-        """t = the float32 fast path's g - exp(y) s (see _lsm_backward_f32).
-        A function of its own: written out in lsmb_apply, followed there by
-        the check for flagged elements, the same loop ran about 8 % slower
-        (lsmb_apply serial on rows of 1000: 1.79 -> 1.66 ns per element)."""
+        """t = the fast path's g - exp(y) s (see _lsm_backward).  A function
+        of its own: written out in lsmb_apply, followed there by the check
+        for flagged elements, the same loop ran about 8 % slower (float32
+        lsmb_apply serial on rows of 1000: 1.79 -> 1.66 ns per element)."""
         vector_width(_FP)
         for i in range(t.shape[0]):
             t[i] = lsm_elem(g[i], y[i], s_hi, q, s_small)
 
-    def lsm_exact_tpl(g, y, s):
-        """g - exp(y) s in float64, rounded once to T.  exp(y) as 2**k +
+    def lsm_dd_tpl(g, eh, el, sh, sl):
+        """float64 g - (eh + el) (sh + sl), the products exact to first order."""
+        vector_width(_FP)
+        ph = eh * sh
+        pl = fma64(eh, sh, -ph) + (eh * sl + el * sh)
+        pl = pl if abs(ph) < np.inf else 0.0
+        return (g - ph) - pl
+
+    def lsm_exact_tpl(g, y, sh, sl):
+        """g - exp(y) (sh + sl), rounded once to T.  float64: exp(y) in
+        double-double.  float32 (sl = 0): in float64, exp(y) as 2**k +
         2**k expm1(r): where y is near 0 (the largest logit's
         log-probability) 2**k s is s exactly and cancels exactly against g;
         far below 0 the second term is the small one."""
         vector_width(_FP)
+        if IS64:
+            eh, el = exp_dd(y)
+            return lsm_dd(g, eh, el, sh, sl)
         sc, em1 = exp_parts64(np.float64(y))
-        p = sc * s
+        p = sc * sh
         q = p * em1
         return T((np.float64(g) - p) - (q if fabs64(p) < np.inf else 0.0))
 
@@ -1272,7 +1342,10 @@ def _templates():
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
             tmp = np.empty((3 if IS64 else 1, hi - lo), T)
-            lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h + c if abs(h) < np.inf else h, h, c, True)
+            if IS64:
+                lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h, c, True)
+            else:
+                lsmb_apply(g[lo:hi], y[lo:hi], out[lo:hi], tmp, h + c if abs(h) < np.inf else h, 0.0, True)
 
     # -- softmax cross-entropy on integer labels --------------------------------
     def ce_rows(x, labels, loss):
@@ -1405,10 +1478,10 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     bits = np.int32 if T is np.float32 else np.int64  # float_bits's type
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB_CHUNK, LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB_SUM_MAX, LSMB_Y_LO=LSMB_Y_LO, LSMB_Y_HI=LSMB_Y_HI, short_chunk=short_chunk, nan_in=nan_in, float_bits=float_bits,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB[T]["chunk"], LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB[T]["sum_max"], LSMB_Y_LO=LSMB[T]["y_lo"], LSMB_Y_HI=LSMB[T]["y_hi"], LSMB_SMALL=T(LSMB[T]["small"]), short_chunk=short_chunk, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
-              exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_chain=sum64_chain, sum64_not_one=sum64_not_one, DD_MIN_LANED=DD_MIN_LANED,
+              exp_dd=M64.exp_dd, exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_chain=sum64_chain, sum64_not_one=sum64_not_one, DD_MIN_LANED=DD_MIN_LANED,
               dot_blocked=dot_blocked, dot_abs=dot_abs, sum_blocked=sum_blocked, dd_sum=dd_sum,
               dd_dot=dd_dot if T is np.float64 else dd_dot_exact,
               dd_sum_not_one=dd_sum_not_one, count_equal=count_equal, row_chunk=row_chunk, two_sum=_two_sum)
@@ -1418,6 +1491,7 @@ def _namespace(T):
     ns["sum_less_one"] = instantiate(TEMPLATES["sum_less_one_tpl"], f"sm_sum_less_one_{tag}", ns, inline=True)
     ns["log_sum"] = instantiate(TEMPLATES["log_sum_tpl"], f"sm_log_sum_{tag}", ns)
     ns["shifted_exp"] = instantiate(TEMPLATES["shifted_exp_tpl"], f"sm_shifted_exp_{tag}", ns)
+    ns["lsm_dd"] = instantiate(TEMPLATES["lsm_dd_tpl"], f"sm_lsm_dd_{tag}", ns, inline=True)
     ns["lsm_exact"] = instantiate(TEMPLATES["lsm_exact_tpl"], f"sm_lsm_exact_{tag}", ns)
     ns["dominant"] = instantiate(TEMPLATES["dominant_tpl"], f"sm_dominant_{tag}", ns)
     for key in ("flagged", "fast_flagged", "fast_write", "redo", "select_write", "repair"):
@@ -1426,10 +1500,9 @@ def _namespace(T):
     ns["ce_total"] = instantiate(TEMPLATES["ce_total_tpl"], f"sm_ce_total_{tag}", ns)
     ns["ce_row"] = instantiate(TEMPLATES["ce_row_tpl"], f"sm_ce_row_{tag}", ns)
     ns["ce_backward_row"] = instantiate(TEMPLATES["ce_backward_row_tpl"], f"sm_ce_backward_row_{tag}", ns)
-    # (typed in the float32 branch only)
     for key, checked in (("lsm_loop", False), ("lsm_loop_checked", True)):
         ns[key] = instantiate(TEMPLATES["lsm_loop_tpl"], f"sm_{key}_{tag}",
-                              dict(ns, lsm_elem=_lsm_backward_f32(checked)))
+                              dict(ns, lsm_elem=_lsm_backward(T, checked)))
     ns["lsmb_apply"] = instantiate(TEMPLATES["lsmb_apply_tpl"], f"sm_lsmb_apply_{tag}", ns)
     return ns
 
