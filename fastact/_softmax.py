@@ -28,9 +28,10 @@ Accuracy comes from where the sums are carried:
   elements whose difference is too small for that bound; float32 log_softmax_backward
   computes in float32 with exp(y) in two parts and redoes in float64 the
   elements where the result cancels by more than its margin allows (found
-  by blocks of 64, redone one by one);
-  float64 uses double-double sums and, in log_softmax_backward, a
-  double-double exp.
+  by blocks of 64, redone one by one); float64 log_softmax_backward does
+  the same in float64, from the double-double sum, and redoes those
+  elements with exp(y) in double-double (as it computes short rows
+  throughout); float64 softmax_backward uses the double-double sum alone.
 """
 import functools
 import math
@@ -85,7 +86,7 @@ DD_MIN_LANED = 32
 # Rows of LONG_ROW elements or more are taken in blocks of LONG_BLOCK (see
 # softmax_long), whose passes run in parallel in the parallel kernels: a
 # single long row (a 1-D softmax over a vocabulary) uses every thread.
-# LONG_BLOCK is a multiple of SUM_BLOCK and of LSMB_CHUNK, and two blocks
+# LONG_BLOCK is a multiple of SUM_BLOCK and of both LSMB chunks, and two blocks
 # make a long row.
 LONG_BLOCK = 8192
 LONG_ROW = 2 * LONG_BLOCK
@@ -224,16 +225,22 @@ def dot_abs(a, b):
 
 @njit(**_REASSOC)
 def sum_blocked(a):
-    """(s, c): sum(a) = s + c, blocks as dot_blocked."""
+    """(s, c, m): sum(a) = s + c to within (SUM_BLOCK + 1) 2**-53 m, and m =
+    sum(|a|), blocks as dot_blocked."""
     n = a.shape[0]
     s = 0.0
     c = 0.0
+    m = 0.0
     for lo in range(0, n, SUM_BLOCK):
         bs = 0.0
+        bm = 0.0
         for i in range(lo, min(lo + SUM_BLOCK, n)):
-            bs += np.float64(a[i])
+            v = np.float64(a[i])
+            bs += v
+            bm += abs(v)
         s, c = _two_sum(s, c, bs)
-    return s, c
+        m += bm
+    return s, c, m
 
 
 def _dd_reduction(term):
@@ -398,10 +405,11 @@ _TAIL3 = tuple(1.0 / math.factorial(k) for k in range(3, 9))
 # r**16/16!, is below 2**-68 for |r| <= ln2/2
 _TAIL4 = tuple(1.0 / math.factorial(k) for k in range(4, 16))
 # The fast path's error is below about 2**-30 |exp(y) s| for float32 (the
-# float32 tail of exp(r), the float32 parts of ln 2) and 2**-62 |exp(y) s|
-# for float64 (the tail past r**3/6, whose terms are below 2**-10 of exp(r)),
-# plus two roundings of the result, so where |result| >= margin |exp(y) s|
-# it stays within about 2 ulp.  Elements closer to cancelling are redone
+# float32 tail of exp(r), the float32 parts of ln 2) and 2**-60 |exp(y) s|
+# for float64 (the roundings of the tail past r**3/6, which is below 2**-10
+# of exp(r)), plus two roundings of the result, so where |result| >= margin
+# |exp(y) s| it stays within about 2 ulp (float64: 2.5 in the worst case;
+# the largest seen in the tests is 1.0).  Elements closer to cancelling are redone
 # exactly (float32: in float64; float64: exp(y) in double-double), one by
 # one, found by blocks of LSMB_BLOCK.  Per dtype:
 #   margin  the least |result| / |exp(y) s| the fast path vouches for
@@ -420,9 +428,15 @@ LSMB = {
                      d_min=2.0 ** -1000, chunk=1024),
 }
 LSMB_BLOCK = 64
+# float32 rows whose sum(g) cancels beyond this (sum(|g|) / |sum(g)|) have
+# it recomputed in double-double: sum_blocked's error, up to about 2**-45
+# sum(|g|), would otherwise reach the results (a row holding 1e11 and -1e11
+# among unit gradients came out 829 ulp off)
+SUM_CANCEL = 2.0 ** 12
 # shorter float32 rows take the float64 path, which is as fast there
 # (measured serial, (32, n) float32: the two cross between n = 128 and
-# n = 256); float64 rows of any length take the fast path
+# n = 256); float64 rows past the short kernel's (SHORT_ROWS) take the fast
+# path at any length
 LSMB_MIN_ROW = 192
 
 
@@ -851,7 +865,7 @@ def _templates():
 
     def log_softmax_backward_short(g, y, out):
         """log_softmax_backward_row on rows of up to SHORT_ROW elements: each
-        row's sum of g (float64 data: the same chain as dd_sum's below
+        row's sum of g (the same TwoSum chain as dd_sum's below
         DD_MIN_LANED), then the elements of a chunk of rows in flat loops,
         with the row's sum spread over its elements (the row kernel's loops
         run n at a time).  Each element is computed exactly, as the row
@@ -872,19 +886,21 @@ def _templates():
             for r in range(R):
                 h = c = 0.0
                 for j in range(n):
+                    # TwoSum for float32 data too: a plain float64 sum of a
+                    # row that cancels (1e11 and -1e11 among unit gradients)
+                    # left the results hundreds of ulp off
                     v = np.float64(g[lo + r, j])
-                    if IS64:
-                        t = h + v
-                        bp = t - h
-                        c = c + ((h - (t - bp)) + (v - bp))
-                        h = t
-                    else:
-                        h += v
+                    t = h + v
+                    bp = t - h
+                    c = c + ((h - (t - bp)) + (v - bp))
+                    h = t
                 c = c if abs(h) < np.inf else 0.0
                 for j in range(r * n, r * n + n):
-                    sh[j] = h
                     if IS64:
+                        sh[j] = h
                         sl[j] = c
+                    else:
+                        sh[j] = h + c
             gf = g[lo:lo + R].reshape(k)
             yf = y[lo:lo + R].reshape(k)
             of = out[lo:lo + R].reshape(k)
@@ -1047,7 +1063,9 @@ def _templates():
             sh, sl = dd_sum(g, acc)
             lsmb_apply(g, y, out, tmp, sh, sl, True)
         else:
-            s, c = sum_blocked(g)  # (c is NaN where s overflows: g - exp(y) s must see s)
+            s, c, m = sum_blocked(g)  # (c is NaN where s overflows: g - exp(y) s must see s)
+            if m > SUM_CANCEL * abs(s + c):
+                s, c = dd_sum(g, acc)
             lsmb_apply(g, y, out, tmp, s + c if abs(s) < np.inf else s, 0.0, g.shape[0] >= LSMB_MIN_ROW)
 
     def lsmb_apply_tpl(g, y, out, tmp, sh, sl, fast):
@@ -1057,7 +1075,14 @@ def _templates():
         or 1 (float32) rows at least as long as the stretch."""
         vector_width(_FP)
         n = g.shape[0]
-        sl = sl if abs(sh) < np.inf else 0.0
+        if abs(sh) < np.inf:
+            # the sums' (hi, lo) are not normalized: where the sum cancels lo
+            # can exceed hi's ulp (hi may even be 0), and the fast path takes
+            # lo / hi as below an ulp
+            sh, sl = two_sum(sh, 0.0, sl)
+            sl = sl if abs(sh) < np.inf else 0.0
+        else:
+            sl = 0.0
         s_hi = T(sh)
         if fabs(s_hi) < LSMB_SUM_MAX and fast:
             # the fast path (_lsm_backward), NaN where it cannot vouch for
@@ -1327,17 +1352,26 @@ def _templates():
         vector_width(_FP)
         n = g.shape[0]
         nb = (n + LONG_BLOCK - 1) // LONG_BLOCK
-        part = np.zeros((nb, 2), np.float64)
+        part = np.zeros((nb, 3), np.float64)
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
             if IS64:
                 bh, bc = dd_sum(g[lo:hi], np.empty((2, LANES), np.float64))
             else:
-                bh, bc = sum_blocked(g[lo:hi])
+                bh, bc, bm = sum_blocked(g[lo:hi])
+                part[b, 2] = bm
             part[b, 0] = bh
             part[b, 1] = bc
         h, c = block_total(part)
+        if not IS64 and part[:, 2].sum() > SUM_CANCEL * abs(h + c):
+            # (as the row kernel: the blocks' sums in double-double)
+            for b in prange(nb):
+                lo = b * LONG_BLOCK
+                bh, bc = dd_sum(g[lo:min(lo + LONG_BLOCK, n)], np.empty((2, LANES), np.float64))
+                part[b, 0] = bh
+                part[b, 1] = bc
+            h, c = block_total(part)
         for b in prange(nb):
             lo = b * LONG_BLOCK
             hi = min(lo + LONG_BLOCK, n)
@@ -1478,7 +1512,7 @@ def _namespace(T):
     M, M64 = MATH[T], MATH[np.float64]
     bits = np.int32 if T is np.float32 else np.int64  # float_bits's type
     ns = dict(T=T, IS64=T is np.float64, ZERO=T(0), INF=T(np.inf), NEG_INF=T(-np.inf),
-              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, LSMB_CHUNK=LSMB[T]["chunk"], LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB[T]["sum_max"], LSMB_Y_LO=LSMB[T]["y_lo"], LSMB_Y_HI=LSMB[T]["y_hi"], LSMB_SMALL=T(LSMB[T]["small"]), short_chunk=short_chunk, nan_in=nan_in, float_bits=float_bits,
+              ONE_B=2.0 ** 64, UNSCALE=2.0 ** -64, CE_F32_MIN=2.0 ** -125, CE_F32_MAX=2.0 ** 125, FAST_MARGIN=FAST_MARGIN, HI_SAFE=T(2.0 ** 103), PLAIN_ROW=PLAIN_ROW, PLAIN_MARGIN=PLAIN_MARGIN, REPAIR_BLOCK=REPAIR_BLOCK, HALF=T(0.5), DOMINANT_MARGIN=2.0 ** -40, LANES=LANES, LONG_BLOCK=LONG_BLOCK, LSMB_BLOCK=LSMB_BLOCK, SUM_CANCEL=SUM_CANCEL, LSMB_CHUNK=LSMB[T]["chunk"], LSMB_MIN_ROW=LSMB_MIN_ROW, LSMB_SUM_MAX=LSMB[T]["sum_max"], LSMB_Y_LO=LSMB[T]["y_lo"], LSMB_Y_HI=LSMB[T]["y_hi"], LSMB_SMALL=T(LSMB[T]["small"]), short_chunk=short_chunk, nan_in=nan_in, float_bits=float_bits,
               BITS_MAX=bits(np.iinfo(bits).max), min_max=min_max, overlaps=overlaps,
               maxnum=M.maxnum, fabs=M.fabs, exp_diff=_exp_diff(T), log1p64=M64.log1p, exp_parts64=M64.exp_parts, fabs64=M64.fabs,
               exp_dd=M64.exp_dd, exp_dd_reduce=M64.exp_dd_reduce, exp_dd_finish=M64.exp_dd_finish, fma64=M64.fma, sum64=sum64, sum64_chain=sum64_chain, sum64_not_one=sum64_not_one, DD_MIN_LANED=DD_MIN_LANED,
