@@ -43,7 +43,7 @@ from numba import njit
 
 from ._jit import REDUCE_FASTMATH, instantiate
 from ._kernels import row_chunk
-from ._math import _INV6_HI, _INV6_LO, _LN2_C1, _LN2_C2, MATH, float_bits, maxnum as _maxnum, rint, scale2
+from ._math import _INV6_HI, _INV6_LO, _INV_FACT_4, _LN2_C1, _LN2_C2, MATH, float_bits, maxnum as _maxnum, rint, scale2
 
 _OPTS = dict(nogil=True, error_model="numpy")
 _REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
@@ -401,9 +401,9 @@ _C2 = float(np.float32(float(_LN2 - Fraction(_C1))))
 # 1/k! for k = 3..8: exp(r) - 1 - r - r**2/2 = r**3 (1/6 + r/24 + ...); the
 # first term left out, r**9/9!, is below 2**-32 for |r| <= ln2/2
 _TAIL3 = tuple(1.0 / math.factorial(k) for k in range(3, 9))
-# float64: 1/k! for k = 4..15, the tail past r**3/6; the first term left out,
-# r**16/16!, is below 2**-68 for |r| <= ln2/2
-_TAIL4 = tuple(1.0 / math.factorial(k) for k in range(4, 16))
+# float64: 1/k! for k = 4..15 (exp_dd's), the tail past r**3/6; the first
+# term left out, r**16/16!, is below 2**-68 for |r| <= ln2/2
+_TAIL4 = _INV_FACT_4[:12]
 # The fast path's error is below about 2**-30 |exp(y) s| for float32 (the
 # float32 tail of exp(r), the float32 parts of ln 2) and 2**-60 |exp(y) s|
 # for float64 (the roundings of the tail past r**3/6, which is below 2**-10
