@@ -251,6 +251,38 @@ def _horner(coeffs):
     return njit(**_JIT)(ns["horner"])
 
 
+def _estrin(coeffs):
+    """As _horner, by Estrin's scheme: pairs c[2i] + c[2i+1] r, then pairs
+    of those with r**2, r**4, ...  A few more operations, but a chain of
+    dependent ones about log2(len(coeffs)) + 1 long instead of len(coeffs) - 1.
+    In a vectorized loop whose iteration is one such chain (an exp), the
+    chain's latency, not the number of instructions, sets the speed."""
+    names = [f"c{i}" for i in range(len(coeffs))]
+    lines = ["def estrin(r):"]
+    terms = []
+    for i in range(0, len(names), 2):
+        t = f"t0_{i // 2}"
+        rhs = f"fma({names[i + 1]}, r, {names[i]})" if i + 1 < len(names) else names[i]
+        lines.append(f"    {t} = {rhs}")
+        terms.append(t)
+    x, level = "r", 0
+    while len(terms) > 1:
+        level += 1
+        lines.append(f"    x{level} = {x} * {x}")
+        x = f"x{level}"
+        nxt = []
+        for i in range(0, len(terms), 2):
+            t = f"t{level}_{i // 2}"
+            rhs = f"fma({terms[i + 1]}, {x}, {terms[i]})" if i + 1 < len(terms) else terms[i]
+            lines.append(f"    {t} = {rhs}")
+            nxt.append(t)
+        terms = nxt
+    lines.append(f"    return {terms[0]}")
+    ns = dict(zip(names, coeffs), fma=fma)
+    exec("\n".join(lines), ns)
+    return njit(**_JIT)(ns["estrin"])
+
+
 def _build(T):
     f = np.finfo(T)
     is32 = T == np.float32
@@ -274,6 +306,10 @@ def _build(T):
     q = tuple(T(c) for c in _EXP_Q[T])
     p = tuple(T(c) for c in _LOG_P[T])
     poly_q = _horner(q)
+    # float64's exp(x) 2**64 for x <= 0 (exp_neg_scaled, the exponentials of
+    # softmax, sigmoid and silu) by Estrin's scheme: its loops are bound by the
+    # chain of ten dependent fmas that Horner's takes (see _estrin)
+    poly_q_neg = poly_q if is32 else _estrin(q)
     poly_p = _horner(p)
 
     @njit(**_JIT)
@@ -326,10 +362,12 @@ def _build(T):
     magic = T(_MAGIC_ROUND[32 if is32 else 64])
 
     @njit(**_JIT)
-    def exp_neg_scaled(x):
-        """exp(x) * 2**SCALE_BITS for x <= 0 (NaN passes), with a single
+    def exp_neg_scaled_lo(x, xlo):
+        """exp(x + xlo) * 2**SCALE_BITS for x <= 0 (NaN passes), with a single
         scaling: the softmax family's exp(x - max), sigmoid's and silu's
-        exp(-|x|).  Below neg_lo it is 0.
+        exp(-|x|).  xlo, below an ulp of x (the rounding error of a
+        difference x stands for), joins the reduced argument.  Below neg_lo
+        it is 0 (whatever xlo, NaN included).
 
         n comes from the rounding of x log2(e) + magic (one fma), and 2**(n +
         64) from the bits of that sum (pow2_bits): no rint, no conversion, no
@@ -339,10 +377,16 @@ def _build(T):
         t = fma(xc, log2e, magic)
         n = t - magic
         r = fma(-n, ln2_hi, xc)
-        r = fma(-n, ln2_lo, r)
-        em1 = fma(r * r, poly_q(r), r)
+        r = fma(-n, ln2_lo, r) + xlo
+        em1 = fma(r * r, poly_q_neg(r), r)
         e = (em1 + one) * pow2_bits(t, SCALE_BITS_INT)
         return zero if x < neg_lo else e
+
+    @njit(**_JIT)
+    def exp_neg_scaled(x):
+        """exp_neg_scaled_lo without the low part (r + -0.0 is r for every r,
+        so the addition folds away)."""
+        return exp_neg_scaled_lo(x, -zero)
 
     @njit(**_JIT_INLINE)
     def exp_scaled2(x, xlo):
@@ -408,7 +452,7 @@ def _build(T):
 
     return SimpleNamespace(
         T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
-        exp_neg_scaled=exp_neg_scaled, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** SCALE_BITS_INT),
+        exp_neg_scaled=exp_neg_scaled, exp_neg_scaled_lo=exp_neg_scaled_lo, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** SCALE_BITS_INT),
         UNSCALE=unscale, expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign, u_ncdf_neg=u_ncdf_neg, ncdf_slope_parts=ncdf_slope_parts,
         **erf_family,

@@ -375,19 +375,20 @@ def overlaps(a, b):
 
 def _exp_diff(T):
     """exp(x - m) * 2**64 for x <= m, with the rounding error of x - m
-    (TwoSum) put back as a first-order factor, so that the result stays
-    within a few ulp when |x - m| is large."""
-    M = MATH[T]
-    exp_neg_scaled, fma = M.exp_neg_scaled, M.fma
+    (TwoSum) added to the reduced argument, so that the result stays within
+    a few ulp when |x - m| is large.  (Where x or m is infinite the error is
+    NaN: x - m is then -inf, whose exponential is 0 whatever the error, or
+    NaN.)  Against the error put back as a factor (e + e err, NaN errors
+    set aside), a compare, a select and an fma fewer: a loop of 4096
+    exp_diff about 5 % faster in both dtypes (serial, min of 7, two runs)."""
+    exp_neg_scaled_lo = MATH[T].exp_neg_scaled_lo
 
     @njit(**_OPTS)
     def exp_diff(x, m):
         d = x - m
         bp = d - x
         ap = d - bp
-        err = (x - ap) + (-m - bp)
-        e = exp_neg_scaled(d)
-        return e if err != err else fma(e, err, e)
+        return exp_neg_scaled_lo(d, (x - ap) + (-m - bp))
 
     return exp_diff
 
@@ -942,9 +943,22 @@ def _templates():
         dl = dl if abs(dh) < np.inf else 0.0
         k, vk = -1, 0.0
         if IS64:
-            k, vk = dominant(g, y, dh, dl, acc)
+            # dominant's count of y above 1/2 is taken in the pass that
+            # writes, one pass over y fewer (rows of 1000, serial, against
+            # PyTorch's one thread, three alternated runs: 0.52-0.66x before,
+            # 0.58-0.61x after; a confident row, one y above 1/2, still
+            # takes dominant's own), unless out is g or y: dominant then
+            # reads them first
+            alias = overlaps(out, g) or overlaps(out, y)
+            if alias:
+                k, vk = dominant(g, y, dh, dl, acc)
+            cnt = 0
             for i in range(n):
-                out[i] = T(SGN * (np.float64(y[i]) * ((np.float64(g[i]) - dh) - dl)))
+                yi = y[i]
+                out[i] = T(SGN * (np.float64(yi) * ((np.float64(g[i]) - dh) - dl)))
+                cnt += 1 if yi > HALF else 0
+            if cnt == 1 and not alias:
+                k, vk = dominant(g, y, dh, dl, acc)
         elif alias:
             k, vk = dominant(g, y, dh, dl, acc)
             k = k if k >= 0 and flagged(g[k], hi, thr) else -1  # (as repair's)

@@ -636,6 +636,34 @@ def test_softmax_backward_in_place_gives_the_same_bits(name, length, case, rng):
                f"{name}_backward float32 {case}")
 
 
+@pytest.mark.parametrize("length", [300, 20000], ids=str)
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_backward_float64_confident_in_place(name, length, rng):
+    """float64 softmax_backward counts the y above 1/2 while it writes, and
+    recomputes a confident row's y_k afterwards from g and y; with out the
+    gradient or y they would be gone by then, so that case recomputes it
+    first.  Both give the same bits, and y_k's element is within the bound
+    (the row's sum cancels against g_k)."""
+    op = next(o for o in SOFTMAX if o.name == name)
+    sign = 1 if name == "softmax" else -1
+    x = rng.uniform(-740.0, -38.0, (3, length))
+    x[:, 0] = 0.0
+    y = op.forward(sign * x)
+    assert np.all(y[:, 0] > 0.5), y[:, 0]
+    g = rng.standard_normal((3, length))
+    g[:, 0] = (g.astype(LD) * y.astype(LD)).sum(axis=1).astype(F64)
+    for mode in ("serial", "parallel"):
+        with fa.config(mode=mode):
+            want = op.backward(g, y)
+            for target in ("g", "y"):
+                a, b = g.copy(), y.copy()
+                got = op.backward(a, b, out=a if target == "g" else b)
+                np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64),
+                                              err_msg=f"{mode}, out={target}")
+    assert_ulp(op.grad_x(want), Fn(op, "backward").exact(g, y), F64, ULP_BOUND[F64], (g, y),
+               f"{name}_backward float64 confident in place")
+
+
 @pytest.mark.parametrize("length", [7, 300, 20000], ids=str)
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("name", ["softmax", "softmin"])
