@@ -376,11 +376,10 @@ def overlaps(a, b):
 def _exp_diff(T):
     """exp(x - m) * 2**64 for x <= m, with the rounding error of x - m
     (TwoSum) added to the reduced argument, so that the result stays within
-    a few ulp when |x - m| is large.  (Where x or m is infinite the error is
-    NaN: x - m is then -inf, whose exponential is 0 whatever the error, or
-    NaN.)  Against the error put back as a factor (e + e err, NaN errors
-    set aside), a compare, a select and an fma fewer: a loop of 4096
-    exp_diff about 5 % faster in both dtypes (serial, min of 7, two runs)."""
+    a few ulp when |x - m| is large.  Where x - m is -inf (x = -inf, m =
+    +inf, or an overflow) the error is NaN and the result 0 (exp_neg_scaled_lo
+    selects 0 below neg_lo); where x - m is NaN (x = m = +-inf, a NaN) so is
+    the result."""
     exp_neg_scaled_lo = MATH[T].exp_neg_scaled_lo
 
     @njit(**_OPTS)
@@ -944,11 +943,9 @@ def _templates():
         k, vk = -1, 0.0
         if IS64:
             # dominant's count of y above 1/2 is taken in the pass that
-            # writes, one pass over y fewer (rows of 1000, serial, against
-            # PyTorch's one thread, three alternated runs: 0.52-0.66x before,
-            # 0.58-0.61x after; a confident row, one y above 1/2, still
-            # takes dominant's own), unless out is g or y: dominant then
-            # reads them first
+            # writes (one pass over y fewer; a confident row, one y above 1/2,
+            # still takes dominant's own), unless out is g or y: dominant
+            # must then read them before they are overwritten
             alias = overlaps(out, g) or overlaps(out, y)
             if alias:
                 k, vk = dominant(g, y, dh, dl, acc)
