@@ -236,49 +236,42 @@ def split_log(typingctx, u):
 # The functions, built per dtype
 
 
-def _horner(coeffs):
-    """An njit function evaluating sum(c[i] * r**i) with fma, c as constants.
+def _straight_line(name, body, coeffs):
+    """An njit function ``name(r)`` of the lines ``body``, with the
+    coefficients as the constants c0, c1, ...
 
     Written out as straight-line code: a loop over a tuple of constants is
     only unrolled by LLVM up to some length, and a loop left in the body of
     a kernel's element loop stops it from vectorizing."""
-    names = [f"c{i}" for i in range(len(coeffs))]
-    lines = ["def horner(r):", f"    acc = {names[-1]}"]
-    lines += [f"    acc = fma(acc, r, {c})" for c in reversed(names[:-1])]
-    lines.append("    return acc")
-    ns = dict(zip(names, coeffs), fma=fma)
-    exec("\n".join(lines), ns)
-    return njit(**_JIT)(ns["horner"])
+    ns = {f"c{i}": c for i, c in enumerate(coeffs)}
+    ns["fma"] = fma
+    exec("\n".join([f"def {name}(r):"] + [f"    {line}" for line in body]), ns)
+    return njit(**_JIT)(ns[name])
+
+
+def _horner(coeffs):
+    """An njit function evaluating sum(c[i] * r**i) with fma, c as constants."""
+    k = len(coeffs) - 1
+    body = [f"acc = c{k}"] + [f"acc = fma(acc, r, c{i})" for i in reversed(range(k))] + ["return acc"]
+    return _straight_line("horner", body, coeffs)
 
 
 def _estrin(coeffs):
     """As _horner, by Estrin's scheme: pairs c[2i] + c[2i+1] r, then pairs
     of those with r**2, r**4, ...: a few more operations, and a chain of
     dependent ones about log2(len(coeffs)) deep instead of len(coeffs) - 1."""
-    names = [f"c{i}" for i in range(len(coeffs))]
-    lines = ["def estrin(r):"]
-    terms = []
-    for i in range(0, len(names), 2):
-        t = f"t0_{i // 2}"
-        rhs = f"fma({names[i + 1]}, r, {names[i]})" if i + 1 < len(names) else names[i]
-        lines.append(f"    {t} = {rhs}")
-        terms.append(t)
-    x, level = "r", 0
+    body, terms, x, level = [], [f"c{i}" for i in range(len(coeffs))], "r", 0
     while len(terms) > 1:
-        level += 1
-        lines.append(f"    x{level} = {x} * {x}")
-        x = f"x{level}"
+        if level:
+            body.append(f"x{level} = {x} * {x}")
+            x = f"x{level}"
         nxt = []
         for i in range(0, len(terms), 2):
-            t = f"t{level}_{i // 2}"
-            rhs = f"fma({terms[i + 1]}, {x}, {terms[i]})" if i + 1 < len(terms) else terms[i]
-            lines.append(f"    {t} = {rhs}")
-            nxt.append(t)
-        terms = nxt
-    lines.append(f"    return {terms[0]}")
-    ns = dict(zip(names, coeffs), fma=fma)
-    exec("\n".join(lines), ns)
-    return njit(**_JIT)(ns["estrin"])
+            nxt.append(f"t{level}_{i // 2}")
+            pair = f"fma({terms[i + 1]}, {x}, {terms[i]})" if i + 1 < len(terms) else terms[i]
+            body.append(f"{nxt[-1]} = {pair}")
+        terms, level = nxt, level + 1
+    return _straight_line("estrin", body + [f"return {terms[0]}"], coeffs)
 
 
 def _build(T):

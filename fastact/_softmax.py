@@ -43,7 +43,7 @@ from numba import njit
 
 from ._jit import REDUCE_FASTMATH, instantiate
 from ._kernels import row_chunk
-from ._math import _INV6_HI, _INV6_LO, _INV_FACT_4, _LN2_C1, _LN2_C2, MATH, float_bits, maxnum as _maxnum, rint, scale2
+from ._math import _INV6_HI, _INV6_LO, _INV_FACT_4, _LN2_C1, _LN2_C2, MATH, _estrin, float_bits, maxnum as _maxnum, rint, scale2
 
 _OPTS = dict(nogil=True, error_model="numpy")
 _REASSOC = dict(_OPTS, fastmath=set(REDUCE_FASTMATH))
@@ -464,20 +464,19 @@ def _lsm_backward(T, checked):
 
     if T is np.float32:
         c1, c2 = f(_C1), f(_C2)
-        t0, t1, t2, t3, t4, t5 = (f(c) for c in _TAIL3)
+        tail3 = _estrin(tuple(f(c) for c in _TAIL3))
 
         def expm1_parts(r, rl):
             """(hi, lo): exp(r + rl) - 1 = hi + lo."""
             r2 = r * r
-            # the tail r**3 (t0 + t1 r + ... + t5 r**5), Estrin's scheme
-            tail = fma(r2 * r2, fma(t5, r, t4), fma(r2, fma(t3, r, t2), fma(t1, r, t0)))
+            tail = tail3(r)  # exp(r) - 1 - r - r**2/2 = r**3 tail3(r)
             h2 = r2 * half  # (its rounding, below 2**-30, is within the budget)
             hi = r + h2  # Fast2Sum: |r| >= r**2 / 2
             lo = (h2 - (hi - r)) + fma(r2 * r, tail, rl * (one + hi))
             return hi, lo
     else:
         c1, c2 = _LN2_C1, _LN2_C2  # C1 has 32 significant bits: n C1 is exact
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 = _TAIL4
+        tail4 = _estrin(_TAIL4)
 
         def expm1_parts(r, rl):
             """(hi, lo): exp(r + rl) - 1 = hi + lo.  r, r**2/2 and r**3/6
@@ -495,17 +494,7 @@ def _lsm_backward(T, checked):
             hi2 = hi + c3  # Fast2Sum: |hi| >= 0.8 |r| > |r**3 / 6|
             e2 = c3 - (hi2 - hi)
             r4 = r2 * r2
-            # the tail r**4 (a0 + a1 r + ... + a11 r**11), Estrin's scheme
-            p01 = fma(a1, r, a0)
-            p23 = fma(a3, r, a2)
-            p45 = fma(a5, r, a4)
-            p67 = fma(a7, r, a6)
-            p89 = fma(a9, r, a8)
-            p1011 = fma(a11, r, a10)
-            q0 = fma(r2, p23, p01)
-            q1 = fma(r2, p67, p45)
-            q2 = fma(r2, p1011, p89)
-            tail = fma(r4 * r4, q2, fma(r4, q1, q0))
+            tail = tail4(r)  # the part past r**3/6 is r**4 tail4(r)
             lo = ((e1 + e2) + fma(r2e, half, c3e)) + fma(r4, tail, rl * (one + hi2))
             return hi2, lo
 

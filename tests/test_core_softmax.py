@@ -605,6 +605,21 @@ def test_long_rows_in_blocks(fn, dtype, rng):
     assert_ulp(got, exact, dtype, ULP_BOUND[dtype], [a[:2] for a in arrays], f"{fn.id} {dtype} long rows")
 
 
+def _assert_in_place_same_bits(op, g, y, label):
+    """op.backward with out the gradient, or y, gives the bits of a new
+    array, serial and parallel; and those are within the ulp bound."""
+    dtype = g.dtype
+    bits = np.uint32 if dtype == F32 else np.uint64
+    for mode in ("serial", "parallel"):
+        with fa.config(mode=mode):
+            want = op.backward(g, y)
+            for target in ("g", "y"):
+                a, b = g.copy(), y.copy()
+                got = op.backward(a, b, out=a if target == "g" else b)
+                np.testing.assert_array_equal(got.view(bits), want.view(bits), err_msg=f"{mode}, out={target}")
+    assert_ulp(op.grad_x(want), Fn(op, "backward").exact(g, y), dtype, ULP_BOUND[dtype], (g, y), label)
+
+
 @pytest.mark.parametrize("case", ["flagged", "confident"])
 @pytest.mark.parametrize("length", [300, 20000], ids=str)
 @pytest.mark.parametrize("name", ["softmax", "softmin"])
@@ -624,16 +639,7 @@ def test_softmax_backward_in_place_gives_the_same_bits(name, length, case, rng):
     k = 0 if case == "confident" else 100
     # g_k = sum(g y) (rounded): g_k - sum(g y) cancels, the element is flagged
     g[:, k] = (g.astype(LD) * y.astype(LD)).sum(axis=1).astype(F32)
-    for mode in ("serial", "parallel"):
-        with fa.config(mode=mode):
-            want = op.backward(g, y)
-            for target in ("g", "y"):
-                a, b = g.copy(), y.copy()
-                got = op.backward(a, b, out=a if target == "g" else b)
-                np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32),
-                                              err_msg=f"{mode}, out={target}")
-    assert_ulp(op.grad_x(want), Fn(op, "backward").exact(g, y), F32, ULP_BOUND[F32], (g, y),
-               f"{name}_backward float32 {case}")
+    _assert_in_place_same_bits(op, g, y, f"{name}_backward float32 {case}")
 
 
 @pytest.mark.parametrize("length", [300, 5000], ids=str)
@@ -653,16 +659,7 @@ def test_softmax_backward_float64_confident_in_place(name, length, rng):
     assert np.all(y[:, 0] > 0.5), y[:, 0]
     g = rng.standard_normal((3, length))
     g[:, 0] = (g.astype(LD) * y.astype(LD)).sum(axis=1).astype(F64)
-    for mode in ("serial", "parallel"):
-        with fa.config(mode=mode):
-            want = op.backward(g, y)
-            for target in ("g", "y"):
-                a, b = g.copy(), y.copy()
-                got = op.backward(a, b, out=a if target == "g" else b)
-                np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64),
-                                              err_msg=f"{mode}, out={target}")
-    assert_ulp(op.grad_x(want), Fn(op, "backward").exact(g, y), F64, ULP_BOUND[F64], (g, y),
-               f"{name}_backward float64 confident in place")
+    _assert_in_place_same_bits(op, g, y, f"{name}_backward float64 confident in place")
 
 
 @pytest.mark.parametrize("length", [7, 300, 20000], ids=str)
