@@ -4,7 +4,7 @@
     python -m bench.report --quick      # a few sizes, float32: a few minutes
     python -m bench.report --huge       # adds 2**27 float32 (DRAM bandwidth)
     python -m bench.report --functions relu,softmax --dtypes float32 --sizes 10-20:2
-    python -m bench.report --save-json results.json   # keep it, with .fused/.train/.compile/.threshold.json
+    python -m bench.report --save-json results.json   # keep it, with .fused/.train/.compile/.threshold/.retime.json
     python -m bench.report --from-json results.json   # re-analyse a saved run (and its siblings)
 
 Runs ``pytest bench/bench_activations.py --benchmark-only --benchmark-enable
@@ -14,7 +14,10 @@ written), its speed-up over PyTorch and over the NumPy reference (peer time /
 fastact time: above 1 fastact is faster) and its share of the copy roof (the
 throughput of a parallel copy of the same number of elements), followed by
 the targets (met / not met, with the numbers), the serial/parallel crossover,
-and import and compile costs (bench/compile_cost.py).
+and import and compile costs (bench/compile_cost.py).  The cells below
+PyTorch are timed once more with fastact and PyTorch taking turns
+(bench/retime.py; ``--no-retime`` skips it), which tells a slow spell of the
+machine from a real loss.
 
 It then runs ``pytest bench/bench_fused.py --bench-full`` the same way (its
 own JSON; ``--no-fused`` skips it) for the fused operations (glu, bias_act,
@@ -38,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+
+from .retime import PAIRS as RETIME_PAIRS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -179,6 +184,7 @@ def _load_average():
 
 COMPILE_SUFFIX = ".compile.json"
 THRESHOLD_SUFFIX = ".threshold.json"
+RETIME_SUFFIX = ".retime.json"
 
 
 def save_json(path, obj):
@@ -405,12 +411,14 @@ def variant_rows(res):
 
 
 class Target:
-    def __init__(self, name, checks, need=None, aggregate=None):
-        """checks: [(what, value, ok)]; aggregate: (text, ok) overriding all(ok)."""
+    def __init__(self, name, checks, need=None, aggregate=None, note=None):
+        """checks: [(what, value, ok)]; aggregate: (text, ok) overriding all(ok);
+        note: a sentence appended to the detail (it does not change the status)."""
         self.name = name
         self.checks = checks
         self.need = need
         self.aggregate = aggregate
+        self.note = note
 
     @property
     def status(self):
@@ -420,6 +428,10 @@ class Target:
         return "met" if ok else "NOT met"
 
     def detail(self, limit=6):
+        text = self._detail(limit)
+        return f"{text}; {self.note}" if self.note and (self.checks or self.aggregate) else text
+
+    def _detail(self, limit):
         if not self.checks and self.aggregate is None:
             return self.need or "no data in this run"
         if self.aggregate:
@@ -451,11 +463,21 @@ def large_torch_ratios(res):
             if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
 
 
-def targets(res):
+def targets(res, retimed=None):
+    """The activation targets; retimed (bench.retime's results on the cells
+    below PyTorch) adds how many of them stay below when timed in turn."""
     out = []
     large = large_torch_ratios(res)
+    note = None
+    if retimed:
+        again = {r["cell"]: r["ratio"] for r in retimed}
+        below = sorted((again[w], w) for w, r in large if r < 1 and w in again)
+        still = [(r, w) for r, w in below if r < 1]
+        note = (f"timed again in turn (python -m bench.retime): {len(still)} of these {len(below)} below PyTorch"
+                + (", lowest " + ", ".join(f"{w} {fmt_x(r)}" for r, w in still[:3]) if still else ""))
     out.append(Target(f"every activation, forward and backward, float32 and float64, sizes >= 2^{LARGE_LOG2}: "
-                      f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14"))
+                      f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14",
+                      note=note))
     if large:
         med = statistics.median(r for _, r in large)
         agg = (f"median {med:.2f}x over {len(large)} cells", med >= 1.3)
@@ -724,6 +746,32 @@ def _failing_torch_cells(res):
     return out
 
 
+def failing_cells(res):
+    """The cells below PyTorch, as bench.retime's cell texts."""
+    return [f"{f}.{d} {dtype} {label}" for (f, d), cells in sorted(_failing_torch_cells(res).items())
+            for dtype, label, _ in cells]
+
+
+def run_retime(json_path, cells, threads=None, log=None):
+    """bench.retime on ``cells`` in a subprocess (with ``threads`` as the
+    sweep had them), which writes json_path; its results, or None when it
+    failed (reported on stderr)."""
+    cells_path = json_path + ".cells"
+    save_json(cells_path, cells)
+    print(f"timing the {len(cells)} cells below PyTorch again, in turn ...", file=sys.stderr, flush=True)
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
+    cmd = [sys.executable, "-m", "bench.retime", "--cells-from", cells_path, "--json", json_path]
+    with open(log or os.devnull, "w") as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    os.remove(cells_path)
+    if proc.returncode != 0 or not os.path.exists(json_path):
+        tail = open(log).read()[-2000:] if log else ""
+        print(f"warning: timing the cells again failed (exit status {proc.returncode})\n{tail}", file=sys.stderr)
+        return None
+    with open(json_path) as fh:
+        return json.load(fh)
+
+
 def measure_accuracy(res):
     """For every (function, direction) with a cell below PyTorch: the error
     in float32 ulps of fastact's and of PyTorch's float32 results, against
@@ -772,12 +820,26 @@ def _fmt_ulps(u):
     return "inf" if u == math.inf else f"{u:.3g}"
 
 
-def shortfall_tables(res, accuracy):
+def shortfall_tables(res, accuracy, retimed=None):
     """(text, [(headers, rows)]) for the section on the cells below PyTorch
     and the 2^27 roof target."""
     failing = _failing_torch_cells(res)
     tables = []
     text = []
+    again = {r["cell"]: r for r in retimed or ()}
+    if again:
+        text.append(f"Timed again in turn.  Every cell below PyTorch, timed once more after the sweep "
+                    f"(`python -m bench.retime`): fastact and PyTorch alternate, {RETIME_PAIRS} turns each, each turn the "
+                    "least time of a few back-to-back calls; the ratio is the median over the turns, and the "
+                    "range its least and largest turn.  A cell the sweep put below PyTorch that is well "
+                    "above it here was caught in a slow spell of the machine (every round of one side slowed: "
+                    "on a virtual machine, memory handed back and touched again after a pause can cost several "
+                    "times a large kernel's own time); a cell below in both is a real loss.")
+        rows = sorted(([c, fmt_x(r), fmt_x(a["ratio"]), f"{a['lo']:.2f}-{a['hi']:.2f}"]
+                       for (f, d), cells in failing.items() for dt, lbl, r in cells
+                       if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None),
+                      key=lambda row: float(row[2][:-1]))
+        tables.append((["cell", "sweep speed-up", "in turn, median", "in turn, range"], rows))
     if accuracy:
         text.append(f"Accuracy bought.  For every activation with a cell below PyTorch: the largest error of the "
                     f"float32 results, in float32 ulps against the NumPy reference evaluated in float64 on the "
@@ -788,12 +850,18 @@ def shortfall_tables(res, accuracy):
                     f"is a plain loss (or noise: cells move by about 25% between runs).")
         rows = []
         for a in accuracy:
+            name = f"{a['function']}.{a['direction']}"
             cells = failing.get((a["function"], a["direction"]), [])
             worst = ", ".join(f"{dt[5:]} {lbl} {fmt_x(r)}" for dt, lbl, r in sorted(cells, key=lambda c: c[2])[:3])
-            rows.append([f"{a['function']}.{a['direction']}", f"{len(cells)}", worst,
+            count = f"{len(cells)}"
+            if again:
+                still = sum(1 for dt, lbl, _ in cells if again.get(f"{name} {dt} {lbl}", {}).get("ratio", 0) < 1)
+                count += f" ({still})"
+            rows.append([name, count, worst,
                          _fmt_ulps(a["fastact"]["max"]), f"{100 * a['fastact']['share']:.2f}%",
                          _fmt_ulps(a["torch"]["max"]), f"{100 * a['torch']['share']:.2f}%"])
-        tables.append((["activation", "cells below PyTorch", "lowest (dtype, size, speed-up)", "fastact max ulp",
+        tables.append((["activation", "cells below PyTorch" + (" (below in turn too)" if again else ""),
+                        "lowest (dtype, size, speed-up)", "fastact max ulp",
                         f"fastact > {ACCURACY_ULPS} ulp", "PyTorch max ulp", f"PyTorch > {ACCURACY_ULPS} ulp"],
                        rows))
     pairs = []
@@ -835,10 +903,11 @@ def shortfall_tables(res, accuracy):
 
 
 def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), fused=None, training=None,
-           accuracy=None):
+           accuracy=None, retimed=None):
     """The report as text (terminal) or Markdown (docs/benchmarks.md); fused
     (FusedResults) and training (:func:`measure_training`'s dict) add their
-    sections, and their targets say "not measured" without them."""
+    sections, and their targets say "not measured" without them; retimed
+    (:func:`run_retime`'s results) the cells below PyTorch timed in turn."""
     md = markdown
     out = []
     h = (lambda t, lvl=2: out.append(f"\n{'#' * lvl} {t}\n")) if md else (lambda t, lvl=2: out.append(f"\n== {t} =="))
@@ -862,7 +931,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
             out.append(f"\n![throughput against size]({rel})")
 
     h("Targets")
-    all_targets = targets(res) + fused_targets(fused) + [training_target(training)]
+    all_targets = targets(res, retimed) + fused_targets(fused) + [training_target(training)]
     rows = [[t.status, t.name, t.detail()] for t in all_targets]
     if md:
         out.append(table(["status", "target", "measured"], rows, markdown=True))
@@ -870,7 +939,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
         for status, name, detail in rows:
             out.append(f"[{status}] {name}\n    {detail}")
 
-    texts, tables = shortfall_tables(res, accuracy)
+    texts, tables = shortfall_tables(res, accuracy, retimed)
     if tables:
         h("Where the targets fall short: what else the cells measure")
         for i, (t, (hdr, rows)) in enumerate(zip(texts, tables)):
@@ -1037,6 +1106,8 @@ def main(argv=None):
                    help="include saved compile costs (python -m bench.compile_cost --json > FILE)")
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the errors of fastact's and PyTorch's results where PyTorch is faster")
+    p.add_argument("--no-retime", action="store_true",
+                   help="skip timing the cells below PyTorch again, in turn (python -m bench.retime)")
     p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/benchmarks.md and plots")
     p.add_argument("--summary", action="store_true", help="print only the short summary")
     a = p.parse_args(argv)
@@ -1105,16 +1176,27 @@ def main(argv=None):
             name = "bench_throughput.png" if dtype == "float32" else f"bench_throughput_{dtype}.png"
             if plot(res, os.path.join(IMG_DIR, name), dtype):
                 plots.append(os.path.join(IMG_DIR, name))
+    retimed = None
+    retime_path = sibling(path, RETIME_SUFFIX)
+    if a.from_json:
+        if not a.no_retime and os.path.exists(retime_path):
+            with open(retime_path) as fh:
+                retimed = json.load(fh)
+    elif not a.no_retime and (cells := failing_cells(res)):
+        with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
+            retimed = run_retime(retime_path if a.save_json else os.path.join(tmp, "retime.json"), cells,
+                                 a.threads, log=os.path.join(tmp, "retime.log"))
     accuracy = None
     if not a.no_accuracy:
         print("measuring the accuracy of the cells below PyTorch ...", file=sys.stderr, flush=True)
         accuracy = measure_accuracy(res)
-    print(render(res, compile_res, threshold_res, fused=fused, training=training, accuracy=accuracy))
+    print(render(res, compile_res, threshold_res, fused=fused, training=training, accuracy=accuracy,
+                 retimed=retimed))
     print("\n" + summary(res))
     if not a.no_docs:
         with open(DOC, "w") as fh:
             fh.write(render(res, compile_res, threshold_res, markdown=True, plots=plots, fused=fused,
-                            training=training, accuracy=accuracy))
+                            training=training, accuracy=accuracy, retimed=retimed))
         print(f"\nwrote {os.path.relpath(DOC, ROOT)}" + "".join(f", {os.path.relpath(p, ROOT)}" for p in plots))
     return 0
 

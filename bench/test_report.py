@@ -274,3 +274,72 @@ def test_measure_accuracy_against_pytorch():
     assert by[("softmax", "backward")]["fastact"]["max"] <= report.ACCURACY_ULPS
     # PyTorch's y (g - sum(g y)) in float32 cancels: far off on some of the 2^20 elements
     assert by[("softmax", "backward")]["torch"]["max"] > 100 * report.ACCURACY_ULPS
+
+
+def _retimed(res, below):
+    """bench.retime's results on the cells below PyTorch: those in ``below``
+    at 0.7x, the others at 1.5x."""
+    return [dict(cell=c, ratio=0.7 if c in below else 1.5, lo=0.6, hi=1.6, calls=3, fastact=[1.0], torch=[1.0])
+            for c in report.failing_cells(res)]
+
+
+def test_retimed_cells_in_targets_and_tables():
+    res = _results(torch_factor=0.8)
+    cells = report.failing_cells(res)
+    assert "relu.forward float32 2^14" in cells and "softmax.backward float32 256x1000" in cells
+    below = {"relu.forward float32 2^20", "softmax.backward float32 256x1000"}
+    retimed = _retimed(res, below)
+    first = report.targets(res, retimed)[0]
+    assert first.status == "NOT met"  # the note does not change the sweep's verdict
+    # the target's matrix is the sweep sizes: the softmax shape is not among them
+    n_large = sum(1 for c in cells if "^" in c)
+    assert f"1 of these {n_large} below PyTorch, lowest relu.forward float32 2^20 0.70x" in first.detail()
+    assert "timed again" not in report.targets(res)[0].detail()
+    acc = [dict(function="relu", direction="forward", shape=[1 << 20],
+                fastact=dict(max=0.0, share=0.0), torch=dict(max=0.0, share=0.0))]
+    texts, tables = report.shortfall_tables(res, acc, retimed)
+    assert texts[0].startswith("Timed again in turn")
+    hdr, rows = tables[0]
+    assert hdr[:3] == ["cell", "sweep speed-up", "in turn, median"] and len(rows) == len(cells)
+    assert [r[0] for r in rows[:2]] == sorted(below) and rows[0][1:3] == ["0.80x", "0.70x"]
+    hdr, rows = tables[1]
+    n_relu = sum(1 for c in cells if c.startswith("relu.forward"))
+    assert hdr[1].endswith("(below in turn too)") and rows[0][:2] == ["relu.forward", f"{n_relu} (1)"]
+
+
+def test_main_reads_saved_retime(tmp_path, capsys):
+    res = _results(torch_factor=0.8)
+    _benchmark_json(tmp_path / "run.json", res.records)
+    (tmp_path / "run.retime.json").write_text(json.dumps(_retimed(res, {"relu.forward float32 2^20"})))
+    args = ["--from-json", str(tmp_path / "run.json"), "--no-docs", "--no-compile-cost", "--no-fused",
+            "--no-train", "--no-accuracy"]
+    assert report.main(args) == 0
+    out = capsys.readouterr().out
+    assert "Timed again in turn" in out and "timed again in turn (python -m bench.retime): 1 of these" in out
+    assert report.main(args + ["--no-retime"]) == 0
+    assert "Timed again in turn" not in capsys.readouterr().out
+
+
+def test_retime_parses_cells():
+    from . import retime
+
+    assert retime.parse_cell("softmax.backward float64 256x1000") == ("softmax", "backward", "float64",
+                                                                      (256, 1000), None)
+    assert retime.parse_cell("relu.forward float32 2^14") == ("relu", "forward", "float32", (1 << 14,), 14)
+    f, d, dt, shape, log2 = retime.parse_cell("log_softmax.forward float32 2^20")
+    assert shape == (1024, 1024) and log2 == 20  # the sweep's rows of 1024
+    with pytest.raises(ValueError):
+        retime.parse_cell("nosuch.forward float32 2^14")
+    with pytest.raises(ValueError):
+        retime.parse_cell("relu.sideways float32 2^14")
+
+
+def test_retime_times_both_sides_in_turn():
+    pytest.importorskip("torch")  # an optional peer
+    from . import retime
+
+    r = retime.retime_cell("relu", "backward", "float32", (1 << 12,), 12, pairs=3, turn_seconds=0.002)
+    assert len(r["fastact"]) == len(r["torch"]) == 3 and r["calls"] >= 1
+    ratios = [t / f for f, t in zip(r["fastact"], r["torch"])]
+    assert r["lo"] == min(ratios) and r["hi"] == max(ratios) and r["ratio"] == sorted(ratios)[1]
+    assert all(t > 0 for t in r["fastact"] + r["torch"])

@@ -1,0 +1,129 @@
+"""Times fastact and PyTorch again on chosen cells, in turn.
+
+    python -m bench.retime "log_softmax.backward float32 2^20" "softmax.backward float64 256x1000"
+    python -m bench.retime --json out.json --cells-from cells.json
+
+The sweep (bench/bench_activations.py) times each implementation over its own
+rounds, one benchmark after the other.  On a shared machine a slow spell
+(another process, a page-fault storm on fresh memory) can cover every round
+of one side and none of the other's, and a cell then reads 2-5x off what it
+is.  This module takes the cells again with the two sides alternating: PAIRS
+turns each, fastact first in even turns and PyTorch first in odd ones, each
+turn the least time of a few back-to-back calls (about TURN_SECONDS of them).
+A cell's ratio is the median over the turns of PyTorch's time / fastact's
+time in the same turn, so that a spell that slows one turn of either side
+moves it little.  bench/report.py runs it on the cells below PyTorch and
+shows both figures.
+
+A cell is written as in the report: "function.direction dtype size", the
+size a sweep size (2^k) or a softmax shape (RxC).  fastact runs with
+automatic dispatch on a new array, as in the sweep.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+PAIRS = 7
+TURN_SECONDS = 0.02
+MAX_CALLS = 200  # per turn, for the smallest cells
+
+
+def parse_cell(text):
+    """'softmax.backward float64 256x1000' -> (function, direction, dtype, shape, log2)."""
+    from fastact import ACTIVATIONS
+
+    from ._cases import layout
+
+    name, dtype, label = text.split()
+    function, direction = name.rsplit(".", 1)
+    if function not in ACTIVATIONS or direction not in ("forward", "backward"):
+        raise ValueError(f"unknown cell {text!r}")
+    if label.startswith("2^"):
+        log2 = int(label[2:])
+        return function, direction, dtype, layout(ACTIVATIONS[function].kind, 1 << log2), log2
+    return function, direction, dtype, tuple(int(v) for v in label.split("x")), None
+
+
+def _turn(fn, calls):
+    best = float("inf")
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def retime_cell(function, direction, dtype, shape, log2=None, pairs=PAIRS, turn_seconds=TURN_SECONDS):
+    """{fastact, torch: [seconds per turn], ratio: median of torch / fastact
+    over the turns, lo, hi: the least and largest of those ratios}."""
+    from . import _peers
+    from ._cases import Case
+
+    fa_case = Case(function, direction, dtype, tuple(shape), "fastact", log2=log2)
+    calls = {"fastact": _peers.build(fa_case).fn,
+             "torch": _peers.build(Case(function, direction, dtype, tuple(shape), "torch", log2=log2)).fn}
+    once = 0.0
+    for fn in calls.values():
+        fn()  # compiles fastact's kernels
+        t0 = time.perf_counter()
+        fn()
+        once = max(once, time.perf_counter() - t0)
+    n = max(1, min(MAX_CALLS, int(turn_seconds / max(once, 1e-9))))
+    times = {k: [] for k in calls}
+    for p in range(pairs):
+        order = ("fastact", "torch") if p % 2 == 0 else ("torch", "fastact")
+        for k in order:
+            times[k].append(_turn(calls[k], n))
+    ratios = [t / f for f, t in zip(times["fastact"], times["torch"])]
+    return dict(fastact=times["fastact"], torch=times["torch"], calls=n, ratio=statistics.median(ratios),
+                lo=min(ratios), hi=max(ratios))
+
+
+def retime(cells, pairs=PAIRS, turn_seconds=TURN_SECONDS, log=None):
+    """retime_cell on each cell text; a list of dicts with the cell's text
+    added (``cell``)."""
+    out = []
+    for i, text in enumerate(cells):
+        r = retime_cell(*parse_cell(text), pairs=pairs, turn_seconds=turn_seconds)
+        r["cell"] = text
+        out.append(r)
+        if log:
+            print(f"[{i + 1}/{len(cells)}] {text}: {r['ratio']:.2f}x ({r['lo']:.2f}-{r['hi']:.2f})",
+                  file=log, flush=True)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.retime", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("cells", nargs="*", help='cells such as "softmax.backward float64 256x1000"')
+    p.add_argument("--cells-from", metavar="FILE", help="a JSON list of cell texts")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--pairs", type=int, default=PAIRS, help=f"turns of each side (default {PAIRS})")
+    a = p.parse_args(argv)
+    cells = list(a.cells)
+    if a.cells_from:
+        with open(a.cells_from) as fh:
+            cells += json.load(fh)
+    if not cells:
+        p.error("no cells given")
+    if a.pairs < 1:
+        p.error("--pairs must be >= 1")
+    from . import _peers
+
+    if _peers.load_torch() is None:
+        print("PyTorch is not installed (pip install torch==2.13.0)", file=sys.stderr)
+        return 1
+    results = retime(cells, pairs=a.pairs, log=sys.stderr)
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    for r in results:
+        print(f"{r['cell']:45s} {r['ratio']:.2f}x  (turns {r['lo']:.2f}-{r['hi']:.2f}, {r['calls']} calls each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
