@@ -16,8 +16,8 @@ throughput of a parallel copy of the same number of elements), followed by
 the targets (met / not met, with the numbers), the serial/parallel crossover,
 and import and compile costs (bench/compile_cost.py).  The cells below
 PyTorch are timed once more with fastact and PyTorch taking turns
-(bench/retime.py; ``--no-retime`` skips it), which tells a slow spell of the
-machine from a real loss.
+(bench/retime.py; ``--no-retime`` skips it): a second measurement of each
+loss, less open to a slow spell of the machine that covers one side's rounds.
 
 It then runs ``pytest bench/bench_fused.py --bench-full`` the same way (its
 own JSON; ``--no-fused`` skips it) for the fused operations (glu, bias_act,
@@ -41,8 +41,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-
-from .retime import PAIRS as RETIME_PAIRS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -473,8 +471,10 @@ def targets(res, retimed=None):
         again = {r["cell"]: r["ratio"] for r in retimed}
         below = sorted((again[w], w) for w, r in large if r < 1 and w in again)
         still = [(r, w) for r, w in below if r < 1]
-        note = (f"timed again in turn (python -m bench.retime): {len(still)} of these {len(below)} below PyTorch"
-                + (", lowest " + ", ".join(f"{w} {fmt_x(r)}" for r, w in still[:3]) if still else ""))
+        if below:
+            note = (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(below)} so timed "
+                    f"below PyTorch" + (", lowest " + ", ".join(f"{w} {fmt_x(r)}" for r, w in still[:3])
+                                        if still else ""))
     out.append(Target(f"every activation, forward and backward, float32 and float64, sizes >= 2^{LARGE_LOG2}: "
                       f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14",
                       note=note))
@@ -756,14 +756,14 @@ def run_retime(json_path, cells, threads=None, log=None):
     """bench.retime on ``cells`` in a subprocess (with ``threads`` as the
     sweep had them), which writes json_path; its results, or None when it
     failed (reported on stderr)."""
-    cells_path = json_path + ".cells"
-    save_json(cells_path, cells)
     print(f"timing the {len(cells)} cells below PyTorch again, in turn ...", file=sys.stderr, flush=True)
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
-    cmd = [sys.executable, "-m", "bench.retime", "--cells-from", cells_path, "--json", json_path]
-    with open(log or os.devnull, "w") as fh:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    os.remove(cells_path)
+    with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
+        cells_path = os.path.join(tmp, "cells.json")
+        save_json(cells_path, cells)
+        cmd = [sys.executable, "-m", "bench.retime", "--cells-from", cells_path, "--json", json_path]
+        with open(log or os.devnull, "w") as fh:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     if proc.returncode != 0 or not os.path.exists(json_path):
         tail = open(log).read()[-2000:] if log else ""
         print(f"warning: timing the cells again failed (exit status {proc.returncode})\n{tail}", file=sys.stderr)
@@ -828,13 +828,14 @@ def shortfall_tables(res, accuracy, retimed=None):
     text = []
     again = {r["cell"]: r for r in retimed or ()}
     if again:
+        pairs = max(len(a["fastact"]) for a in again.values())
         text.append(f"Timed again in turn.  Every cell below PyTorch, timed once more after the sweep "
-                    f"(`python -m bench.retime`): fastact and PyTorch alternate, {RETIME_PAIRS} turns each, each turn the "
-                    "least time of a few back-to-back calls; the ratio is the median over the turns, and the "
-                    "range its least and largest turn.  A cell the sweep put below PyTorch that is well "
-                    "above it here was caught in a slow spell of the machine (every round of one side slowed: "
-                    "on a virtual machine, memory handed back and touched again after a pause can cost several "
-                    "times a large kernel's own time); a cell below in both is a real loss.")
+                    f"(`python -m bench.retime`): fastact and PyTorch alternate, {pairs} turns each, a turn the "
+                    "least time of the same number of back-to-back calls for both; the ratio is the median "
+                    "over the turns of PyTorch's time / fastact's, the range its least and largest turn.  "
+                    "A cell well above 1.00x here was most likely slowed in the sweep by the machine rather "
+                    "than by its kernel (a slow spell can cover every round of one side); one below in both "
+                    "is a loss measured twice.")
         rows = sorted(([c, fmt_x(r), fmt_x(a["ratio"]), f"{a['lo']:.2f}-{a['hi']:.2f}"]
                        for (f, d), cells in failing.items() for dt, lbl, r in cells
                        if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None),
@@ -855,7 +856,7 @@ def shortfall_tables(res, accuracy, retimed=None):
             worst = ", ".join(f"{dt[5:]} {lbl} {fmt_x(r)}" for dt, lbl, r in sorted(cells, key=lambda c: c[2])[:3])
             count = f"{len(cells)}"
             if again:
-                still = sum(1 for dt, lbl, _ in cells if again.get(f"{name} {dt} {lbl}", {}).get("ratio", 0) < 1)
+                still = sum(1 for dt, lbl, _ in cells if again.get(f"{name} {dt} {lbl}", {}).get("ratio", 1) < 1)
                 count += f" ({still})"
             rows.append([name, count, worst,
                          _fmt_ulps(a["fastact"]["max"]), f"{100 * a['fastact']['share']:.2f}%",
@@ -1083,11 +1084,11 @@ def main(argv=None):
     p.add_argument("--stat", default="min", choices=("min", "median", "mean"), help="statistic of the rounds")
     p.add_argument("--from-json", metavar="FILE",
                    help="analyse a saved pytest-benchmark JSON instead of running (with FILE's .fused.json, "
-                        ".train.json, .compile.json and .threshold.json beside it, when there)")
+                        ".train.json, .compile.json, .threshold.json and .retime.json beside it, when there)")
     p.add_argument("--save-json", metavar="FILE",
                    help="keep the pytest-benchmark JSON (the fused run's, the training's, the compile costs and "
                         "the threshold sweep as FILE with the suffixes .fused.json, .train.json, .compile.json and "
-                        ".threshold.json)")
+                        ".threshold.json, and the cells timed again in turn as .retime.json)")
     p.add_argument("--no-fused", action="store_true", help="skip the fused operations (bench/bench_fused.py)")
     p.add_argument("--no-train", action="store_true", help="skip the Fashion-MNIST training epochs")
     p.add_argument("--train-rounds", type=int, default=TRAIN_ROUNDS, metavar="N",
@@ -1178,6 +1179,8 @@ def main(argv=None):
                 plots.append(os.path.join(IMG_DIR, name))
     retimed = None
     retime_path = sibling(path, RETIME_SUFFIX)
+    if a.save_json and not a.from_json and os.path.exists(retime_path):
+        os.remove(retime_path)  # an earlier run's, which this run's analysis must not read back
     if a.from_json:
         if not a.no_retime and os.path.exists(retime_path):
             with open(retime_path) as fh:

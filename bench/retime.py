@@ -4,22 +4,28 @@
     python -m bench.retime --json out.json --cells-from cells.json
 
 The sweep (bench/bench_activations.py) times each implementation over its own
-rounds, one benchmark after the other.  On a shared machine a slow spell
-(another process, a page-fault storm on fresh memory) can cover every round
-of one side and none of the other's, and a cell then reads 2-5x off what it
-is.  This module takes the cells again with the two sides alternating: PAIRS
-turns each, fastact first in even turns and PyTorch first in odd ones, each
-turn the least time of a few back-to-back calls (about TURN_SECONDS of them).
-A cell's ratio is the median over the turns of PyTorch's time / fastact's
-time in the same turn, so that a spell that slows one turn of either side
-moves it little.  bench/report.py runs it on the cells below PyTorch and
-shows both figures.
+rounds, one benchmark after the other.  On a shared machine a slow spell can
+cover every round of one side and none of the other's (on this project's
+2-core machine, hardsigmoid's float64 backward on 2^24 elements took 93-169
+ms per call when each call followed a 3 s pause, against 20-48 ms back to
+back).  This module takes the cells again with the two sides alternating:
+PAIRS turns each, fastact first in even turns and PyTorch first in odd ones;
+a turn is the least time of n back-to-back calls, n the same for both sides
+and chosen so that a turn of the slower side takes about TURN_SECONDS (1 to
+MAX_CALLS calls), with the garbage collector off as in the sweep.  A cell's
+ratio is the median over the turns of PyTorch's time / fastact's time in the
+same turn, so that a spell that slows one turn of either side moves it
+little.  bench/report.py runs it on the cells below PyTorch and shows both
+figures.
 
 A cell is written as in the report: "function.direction dtype size", the
 size a sweep size (2^k) or a softmax shape (RxC).  fastact runs with
-automatic dispatch on a new array, as in the sweep.
+automatic dispatch on a new array, as in the sweep.  A cell that fails (an
+unknown name, no memory for it) is left out of the results with a message on
+stderr; the exit status is 1 only when every cell failed.
 """
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -48,16 +54,23 @@ def parse_cell(text):
 
 def _turn(fn, calls):
     best = float("inf")
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        if enabled:
+            gc.enable()
     return best
 
 
 def retime_cell(function, direction, dtype, shape, log2=None, pairs=PAIRS, turn_seconds=TURN_SECONDS):
-    """{fastact, torch: [seconds per turn], ratio: median of torch / fastact
-    over the turns, lo, hi: the least and largest of those ratios}."""
+    """{fastact, torch: [seconds per turn], calls: calls per turn, ratio:
+    median of torch / fastact over the turns, lo, hi: the least and largest
+    of those ratios}."""
     from . import _peers
     from ._cases import Case
 
@@ -82,17 +95,24 @@ def retime_cell(function, direction, dtype, shape, log2=None, pairs=PAIRS, turn_
 
 
 def retime(cells, pairs=PAIRS, turn_seconds=TURN_SECONDS, log=None):
-    """retime_cell on each cell text; a list of dicts with the cell's text
-    added (``cell``)."""
-    out = []
+    """retime_cell on each cell text: (results, failures), results a list of
+    dicts with the cell's text added (``cell``), failures [(cell, message)]
+    for the cells that raised (left out of the results)."""
+    out, failed = [], []
     for i, text in enumerate(cells):
-        r = retime_cell(*parse_cell(text), pairs=pairs, turn_seconds=turn_seconds)
+        try:
+            r = retime_cell(*parse_cell(text), pairs=pairs, turn_seconds=turn_seconds)
+        except Exception as exc:  # one cell must not lose the others
+            failed.append((text, f"{type(exc).__name__}: {exc}"))
+            if log:
+                print(f"[{i + 1}/{len(cells)}] {text}: failed ({failed[-1][1]})", file=log, flush=True)
+            continue
         r["cell"] = text
         out.append(r)
         if log:
             print(f"[{i + 1}/{len(cells)}] {text}: {r['ratio']:.2f}x ({r['lo']:.2f}-{r['hi']:.2f})",
                   file=log, flush=True)
-    return out
+    return out, failed
 
 
 def main(argv=None):
@@ -116,13 +136,15 @@ def main(argv=None):
     if _peers.load_torch() is None:
         print("PyTorch is not installed (pip install torch==2.13.0)", file=sys.stderr)
         return 1
-    results = retime(cells, pairs=a.pairs, log=sys.stderr)
-    if a.json:
+    results, failed = retime(cells, pairs=a.pairs, log=sys.stderr)
+    if a.json and results:
         with open(a.json, "w") as fh:
             json.dump(results, fh, indent=1)
     for r in results:
         print(f"{r['cell']:45s} {r['ratio']:.2f}x  (turns {r['lo']:.2f}-{r['hi']:.2f}, {r['calls']} calls each)")
-    return 0
+    for cell, message in failed:
+        print(f"{cell}: failed: {message}", file=sys.stderr)
+    return 0 if results else 1
 
 
 if __name__ == "__main__":
