@@ -2,8 +2,22 @@
 quick summary (the report proper runs pytest-benchmark)."""
 import gc
 import time
+from contextlib import contextmanager
 
 from . import _peers
+
+
+@contextmanager
+def gc_paused():
+    """The garbage collector off for the block (as pytest-benchmark's
+    --benchmark-disable-gc), and back on after it if it was on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def time_call(call, budget=0.02, repeat=5):
@@ -18,9 +32,7 @@ def time_call(call, budget=0.02, repeat=5):
         once = max(time.perf_counter() - t0, 1e-7)
         number = max(1, int(budget / repeat / once)) if call.reset is None else 1
         best = float("inf")
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             for _ in range(max(repeat, 3)):
                 if call.reset is not None:
                     call.reset()
@@ -28,9 +40,6 @@ def time_call(call, budget=0.02, repeat=5):
                 for _ in range(number):
                     call.fn()
                 best = min(best, (time.perf_counter() - t0) / number)
-        finally:
-            if enabled:
-                gc.enable()
     return best
 
 

@@ -89,6 +89,27 @@ def run_fused(json_path, *, quick=False, sizes=None, dtypes=None, directions=Non
     return _run_pytest("bench/bench_fused.py", json_path, options, max_time or preset["max_time"], threads, log)
 
 
+def _threads_env(threads, names=("NUMBA_NUM_THREADS",)):
+    """The environment giving a subprocess ``threads`` threads (each variable
+    of names set), or None (inherit) when threads is not given."""
+    return dict(os.environ, **{v: str(threads) for v in names}) if threads else None
+
+
+def _run_logged(cmd, env, log):
+    """cmd in a subprocess (in the repository root, with env), its output to
+    the file log (or discarded); its exit status."""
+    with open(log or os.devnull, "w") as fh:
+        return subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+
+
+def _log_tail(log, chars):
+    """The last chars characters of the file log ("" without one)."""
+    if not log:
+        return ""
+    with open(log) as fh:
+        return fh.read()[-chars:]
+
+
 def _run_pytest(bench_file, json_path, options, max_time, threads, log):
     """pytest-benchmark on bench_file with --bench-full and ``options``, in a
     subprocess that writes json_path (an error only when it wrote nothing)."""
@@ -99,14 +120,12 @@ def _run_pytest(bench_file, json_path, options, max_time, threads, log):
     cmd.append("--bench-full")  # every shape; --bench-sizes narrows the sweep
     cmd += options
     print("running:", " ".join(cmd[1:]), file=sys.stderr, flush=True)
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
-    with open(log or os.devnull, "w") as fh:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        tail = open(log).read()[-4000:] if log else ""
+    status = _run_logged(cmd, _threads_env(threads), log)
+    if status != 0:
+        tail = _log_tail(log, 4000)
         if not os.path.exists(json_path):
-            raise RuntimeError(f"benchmark run failed (exit status {proc.returncode})\n{tail}")
-        print(f"warning: some benchmarks failed (exit status {proc.returncode}); reporting the rest\n{tail}",
+            raise RuntimeError(f"benchmark run failed (exit status {status})\n{tail}")
+        print(f"warning: some benchmarks failed (exit status {status}); reporting the rest\n{tail}",
               file=sys.stderr)
     return json_path
 
@@ -117,15 +136,10 @@ def run_training(json_path, *, rounds=TRAIN_ROUNDS, profile=False, threads=None,
     A failed run is reported in the result (``error``), not raised."""
     code = f"from bench.report import measure_training; measure_training({rounds!r}, {profile!r}, {json_path!r})"
     print(f"timing {rounds} round(s) of Fashion-MNIST training epochs ...", file=sys.stderr, flush=True)
-    env = None
-    if threads:
-        env = dict(os.environ, **{v: str(threads) for v in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                             "OMP_NUM_THREADS")})
-    with open(log or os.devnull, "w") as fh:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not os.path.exists(json_path):
-        tail = open(log).read()[-2000:] if log else ""
-        return dict(error=f"the training run failed (exit status {proc.returncode})\n{tail}".strip())
+    env = _threads_env(threads, ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+    status = _run_logged([sys.executable, "-c", code], env, log)
+    if status != 0 or not os.path.exists(json_path):
+        return dict(error=f"the training run failed (exit status {status})\n{_log_tail(log, 2000)}".strip())
     return load_training(json_path)
 
 
@@ -757,16 +771,14 @@ def run_retime(json_path, cells, threads=None, log=None):
     sweep had them), which writes json_path; its results, or None when it
     failed (reported on stderr)."""
     print(f"timing the {len(cells)} cells below PyTorch again, in turn ...", file=sys.stderr, flush=True)
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads)) if threads else None
     with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
         cells_path = os.path.join(tmp, "cells.json")
         save_json(cells_path, cells)
         cmd = [sys.executable, "-m", "bench.retime", "--cells-from", cells_path, "--json", json_path]
-        with open(log or os.devnull, "w") as fh:
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not os.path.exists(json_path):
-        tail = open(log).read()[-2000:] if log else ""
-        print(f"warning: timing the cells again failed (exit status {proc.returncode})\n{tail}", file=sys.stderr)
+        status = _run_logged(cmd, _threads_env(threads), log)
+    if status != 0 or not os.path.exists(json_path):
+        print(f"warning: timing the cells again failed (exit status {status})\n{_log_tail(log, 2000)}",
+              file=sys.stderr)
         return None
     with open(json_path) as fh:
         return json.load(fh)
@@ -836,10 +848,9 @@ def shortfall_tables(res, accuracy, retimed=None):
                     "A cell well above 1.00x here was most likely slowed in the sweep by the machine rather "
                     "than by its kernel (a slow spell can cover every round of one side); one below in both "
                     "is a loss measured twice.")
-        rows = sorted(([c, fmt_x(r), fmt_x(a["ratio"]), f"{a['lo']:.2f}-{a['hi']:.2f}"]
-                       for (f, d), cells in failing.items() for dt, lbl, r in cells
-                       if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None),
-                      key=lambda row: float(row[2][:-1]))
+        timed = sorted((a["ratio"], c, r, a) for (f, d), cells in failing.items() for dt, lbl, r in cells
+                       if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None)
+        rows = [[c, fmt_x(r), fmt_x(ratio), f"{a['lo']:.2f}-{a['hi']:.2f}"] for ratio, c, r, a in timed]
         tables.append((["cell", "sweep speed-up", "in turn, median", "in turn, range"], rows))
     if accuracy:
         text.append(f"Accuracy bought.  For every activation with a cell below PyTorch: the largest error of the "

@@ -25,11 +25,12 @@ unknown name, no memory for it) is left out of the results with a message on
 stderr; the exit status is 1 only when every cell failed.
 """
 import argparse
-import gc
 import json
 import statistics
 import sys
 import time
+
+from ._timing import gc_paused
 
 PAIRS = 7
 TURN_SECONDS = 0.02
@@ -54,16 +55,11 @@ def parse_cell(text):
 
 def _turn(fn, calls):
     best = float("inf")
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for _ in range(calls):
             t0 = time.perf_counter()
             fn()
             best = min(best, time.perf_counter() - t0)
-    finally:
-        if enabled:
-            gc.enable()
     return best
 
 
