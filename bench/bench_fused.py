@@ -31,6 +31,7 @@ from . import _peers
 from ._cases import parse_log2
 
 ROW = 1024
+OPERATIONS = ("glu", "bias_act", "softmax_cross_entropy")  # in the order the report lists them
 FULL_LOG2 = (14, 16, 18, 20, 22)
 SMOKE_LOG2 = (14,)
 ACTS = ("relu", "gelu", "silu")

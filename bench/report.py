@@ -26,7 +26,8 @@ sequence of fastact calls, over PyTorch and over the NumPy reference; and it
 times one Fashion-MNIST training epoch per implementation
 (bench/train_speed.py, in a subprocess; ``--no-train`` skips it): fastact.nn
 on the fastact and numpy backends and torch.nn.  Both have their targets.
-It writes docs/benchmarks.md and docs/img/bench_throughput*.png.
+The fused cells short of a target are timed again in turn as well, against
+PyTorch or against the unfused calls.  It writes docs/benchmarks.md and docs/img/bench_throughput*.png.
 
 :func:`summary` returns a short text (median speed-ups over PyTorch and NumPy)
 for the command line.
@@ -307,9 +308,6 @@ class Results:
         return sorted({k[2] for k in self._t})
 
 
-FUSED_OPERATIONS = ("glu", "bias_act", "softmax_cross_entropy")
-
-
 class FusedResults(Results):
     """The fused operations' times (bench/bench_fused.py), keyed as Results
     with the operation as the function: glu, bias_act(relu), ...,
@@ -323,11 +321,13 @@ class FusedResults(Results):
         bias_act (its activations in table order), softmax_cross_entropy."""
         from fastact import ACTIVATIONS
 
+        from .bench_fused import OPERATIONS
+
         order = {n: i for i, n in enumerate(ACTIVATIONS)}
 
         def key(k):
             function, _, act = k[0].partition("(")
-            return k[2], FUSED_OPERATIONS.index(function), order.get(act.rstrip(")"), -1), k[1] != "forward"
+            return k[2], OPERATIONS.index(function), order.get(act.rstrip(")"), -1), k[1] != "forward"
         return sorted({(k[0], k[1], k[2]) for k in self._t}, key=key)
 
 
@@ -475,20 +475,25 @@ def large_torch_ratios(res):
             if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
 
 
+def retime_note(cells, retimed, bar, what):
+    """The note on a target whose failing cells were timed again in turn:
+    cells [(bench.retime's cell text, name, sweep ratio)], bar the target's
+    ratio; None when none of its failing cells is in ``retimed``."""
+    again = {r["cell"]: r["ratio"] for r in retimed or ()}
+    below = sorted((again[key], name) for key, name, r in cells if r < bar and key in again)
+    if not below:
+        return None
+    still = [(r, name) for r, name in below if r < bar]
+    return (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(below)} so timed {what}"
+            + (", lowest " + ", ".join(f"{name} {fmt_x(r)}" for r, name in still[:3]) if still else ""))
+
+
 def targets(res, retimed=None):
     """The activation targets; retimed (bench.retime's results on the cells
     below PyTorch) adds how many of them stay below when timed in turn."""
     out = []
     large = large_torch_ratios(res)
-    note = None
-    if retimed:
-        again = {r["cell"]: r["ratio"] for r in retimed}
-        below = sorted((again[w], w) for w, r in large if r < 1 and w in again)
-        still = [(r, w) for r, w in below if r < 1]
-        if below:
-            note = (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(below)} so timed "
-                    f"below PyTorch" + (", lowest " + ", ".join(f"{w} {fmt_x(r)}" for r, w in still[:3])
-                                        if still else ""))
+    note = retime_note([(w, w, r) for w, r in large], retimed, 1, "below PyTorch")
     out.append(Target(f"every activation, forward and backward, float32 and float64, sizes >= 2^{LARGE_LOG2}: "
                       f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14",
                       note=note))
@@ -545,28 +550,69 @@ def targets(res, retimed=None):
     return out
 
 
-def fused_targets(fres):
-    """The fused operations' targets; fres is None when they were not run."""
+def fused_checks(fres):
+    """The fused targets' checks, [(cell, ratio, ok, text)] each: against the
+    unfused fastact calls at 2^FUSED_LOG2 (and FUSED_CE_LABEL), and against
+    PyTorch at sizes >= 2^LARGE_LOG2."""
     checks_unfused, checks_torch = [], []
-    if fres is not None:
-        def at_target(f, d, dt, rec):
-            return rec.get("log2") == FUSED_LOG2 or rec["label"] == FUSED_CE_LABEL
 
-        for f, d, dtype, label, rec in _cells(fres, at_target):
-            r = fres.ratio(f, d, dtype, label, "fastact-unfused")
-            if r is not None:
-                checks_unfused.append((f"{f}.{d} {dtype} {label}", r, r >= FUSED_SPEEDUP, fmt_x(r)))
-        for f, d, dtype, label, rec in _cells(fres, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
-            r = fres.ratio(f, d, dtype, label, "torch")
-            if r is not None:
-                checks_torch.append((f"{f}.{d} {dtype} {label}", r, r >= 1, fmt_x(r)))
+    def at_target(f, d, dt, rec):
+        return rec.get("log2") == FUSED_LOG2 or rec["label"] == FUSED_CE_LABEL
+
+    for f, d, dtype, label, rec in _cells(fres, at_target):
+        r = fres.ratio(f, d, dtype, label, "fastact-unfused")
+        if r is not None:
+            checks_unfused.append((f"{f}.{d} {dtype} {label}", r, r >= FUSED_SPEEDUP, fmt_x(r)))
+    for f, d, dtype, label, rec in _cells(fres, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
+        r = fres.ratio(f, d, dtype, label, "torch")
+        if r is not None:
+            checks_torch.append((f"{f}.{d} {dtype} {label}", r, r >= 1, fmt_x(r)))
+    return checks_unfused, checks_torch
+
+
+def failing_fused_cells(fres):
+    """The fused cells short of their targets, as bench.retime's cell texts
+    (those against the unfused calls end in bench.retime.UNFUSED)."""
+    from .retime import UNFUSED
+
+    checks_unfused, checks_torch = fused_checks(fres)
+    return ([c[0] + UNFUSED for c in checks_unfused if not c[2]] + [c[0] for c in checks_torch if not c[2]])
+
+
+def fused_targets(fres, retimed=None):
+    """The fused operations' targets; fres is None when they were not run;
+    retimed (bench.retime's results) adds a note on the cells timed again."""
+    from .retime import UNFUSED
+
+    checks_unfused, checks_torch = fused_checks(fres) if fres is not None else ([], [])
     not_run = "not run (--no-fused)" if fres is None else None
+    note_unfused = retime_note([(c[0] + UNFUSED, c[0], c[1]) for c in checks_unfused], retimed, FUSED_SPEEDUP,
+                               f"below {FUSED_SPEEDUP}x the unfused calls")
+    note_torch = retime_note([(c[0], c[0], c[1]) for c in checks_torch], retimed, 1, "below PyTorch")
     return [
         Target(f"fused operations >= {FUSED_SPEEDUP}x the unfused sequence of fastact calls at 2^{FUSED_LOG2} "
                f"elements (softmax_cross_entropy: {FUSED_CE_LABEL})", checks_unfused,
-               not_run or f"needs the fused run at 2^{FUSED_LOG2} (bench/bench_fused.py --bench-full)"),
-        Target(f"fused operations, sizes >= 2^{LARGE_LOG2}: >= PyTorch", checks_torch, not_run or "needs torch"),
+               not_run or f"needs the fused run at 2^{FUSED_LOG2} (bench/bench_fused.py --bench-full)",
+               note=note_unfused),
+        Target(f"fused operations, sizes >= 2^{LARGE_LOG2}: >= PyTorch", checks_torch, not_run or "needs torch",
+               note=note_torch),
     ]
+
+
+def fused_retime_rows(fres, retimed):
+    """Rows of the fused cells short of a target and timed again in turn:
+    cell, peer, sweep speed-up, in turn (median), in turn (range); those
+    against the unfused calls first, each peer's ordered by the median."""
+    from .retime import UNFUSED
+
+    again = {r["cell"]: r for r in retimed or ()}
+    checks_unfused, checks_torch = fused_checks(fres)
+    timed = [(i, a["ratio"], c[0], peer, c[1], a)
+             for i, (checks, suffix, peer) in enumerate(((checks_unfused, UNFUSED, "unfused"),
+                                                         (checks_torch, "", "PyTorch")))
+             for c in checks if not c[2] and (a := again.get(c[0] + suffix)) is not None]
+    return [[cell, peer, fmt_x(r), fmt_x(ratio), f"{a['lo']:.2f}-{a['hi']:.2f}"]
+            for _, ratio, cell, peer, r, a in sorted(timed, key=lambda t: t[:3])]
 
 
 def training_target(training):
@@ -770,7 +816,7 @@ def run_retime(json_path, cells, threads=None, log=None):
     """bench.retime on ``cells`` in a subprocess (with ``threads`` as the
     sweep had them), which writes json_path; its results, or None when it
     failed (reported on stderr)."""
-    print(f"timing the {len(cells)} cells below PyTorch again, in turn ...", file=sys.stderr, flush=True)
+    print(f"timing the {len(cells)} cells short of a target again, in turn ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
         cells_path = os.path.join(tmp, "cells.json")
         save_json(cells_path, cells)
@@ -839,8 +885,10 @@ def shortfall_tables(res, accuracy, retimed=None):
     tables = []
     text = []
     again = {r["cell"]: r for r in retimed or ()}
-    if again:
-        pairs = max(len(a["fastact"]) for a in again.values())
+    timed = sorted((a["ratio"], c, r, a) for (f, d), cells in failing.items() for dt, lbl, r in cells
+                   if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None)
+    if timed:
+        pairs = max(len(a["fastact"]) for *_, a in timed)
         text.append(f"Timed again in turn.  Every cell below PyTorch, timed once more after the sweep "
                     f"(`python -m bench.retime`): fastact and PyTorch alternate, {pairs} turns each, a turn the "
                     "least time of the same number of back-to-back calls for both; the ratio is the median "
@@ -848,8 +896,6 @@ def shortfall_tables(res, accuracy, retimed=None):
                     "A cell well above 1.00x here was most likely slowed in the sweep by the machine rather "
                     "than by its kernel (a slow spell can cover every round of one side); one below in both "
                     "is a loss measured twice.")
-        timed = sorted((a["ratio"], c, r, a) for (f, d), cells in failing.items() for dt, lbl, r in cells
-                       if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None)
         rows = [[c, fmt_x(r), fmt_x(ratio), f"{a['lo']:.2f}-{a['hi']:.2f}"] for ratio, c, r, a in timed]
         tables.append((["cell", "sweep speed-up", "in turn, median", "in turn, range"], rows))
     if accuracy:
@@ -866,13 +912,13 @@ def shortfall_tables(res, accuracy, retimed=None):
             cells = failing.get((a["function"], a["direction"]), [])
             worst = ", ".join(f"{dt[5:]} {lbl} {fmt_x(r)}" for dt, lbl, r in sorted(cells, key=lambda c: c[2])[:3])
             count = f"{len(cells)}"
-            if again:
+            if timed:
                 still = sum(1 for dt, lbl, _ in cells if again.get(f"{name} {dt} {lbl}", {}).get("ratio", 1) < 1)
                 count += f" ({still})"
             rows.append([name, count, worst,
                          _fmt_ulps(a["fastact"]["max"]), f"{100 * a['fastact']['share']:.2f}%",
                          _fmt_ulps(a["torch"]["max"]), f"{100 * a['torch']['share']:.2f}%"])
-        tables.append((["activation", "cells below PyTorch" + (" (below in turn too)" if again else ""),
+        tables.append((["activation", "cells below PyTorch" + (" (below in turn too)" if timed else ""),
                         "lowest (dtype, size, speed-up)", "fastact max ulp",
                         f"fastact > {ACCURACY_ULPS} ulp", "PyTorch max ulp", f"PyTorch > {ACCURACY_ULPS} ulp"],
                        rows))
@@ -943,7 +989,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
             out.append(f"\n![throughput against size]({rel})")
 
     h("Targets")
-    all_targets = targets(res, retimed) + fused_targets(fused) + [training_target(training)]
+    all_targets = targets(res, retimed) + fused_targets(fused, retimed) + [training_target(training)]
     rows = [[t.status, t.name, t.detail()] for t in all_targets]
     if md:
         out.append(table(["status", "target", "measured"], rows, markdown=True))
@@ -1001,6 +1047,16 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
         for dtype in fused.dtypes():
             out.append(f"\n### {dtype}\n" if md else f"\n{dtype}")
             out.append(table(FUSED_HEADERS, fused_rows(fused, dtype), markdown=md))
+        rows = fused_retime_rows(fused, retimed)
+        if rows:
+            text = ("Timed again in turn.  Every fused cell short of its target (below PyTorch, or below "
+                    f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2}), timed once more after the sweep "
+                    "(`python -m bench.retime`): fastact and the peer named in the second column alternate, a "
+                    "turn the least time of the same number of back-to-back calls for both; the ratio is the "
+                    "median over the turns of the peer's time / fastact's, the range its least and largest turn.")
+            out.append(("\n### Timed again in turn\n\n" + text + "\n") if md else "\n" + textwrap.fill(text, 110))
+            out.append(table(["cell", "against", "sweep speed-up", "in turn, median", "in turn, range"], rows,
+                             markdown=md))
     if training is not None:
         h("Training (Fashion-MNIST, one epoch)")
         lines, tables = training_text(training)
@@ -1119,7 +1175,8 @@ def main(argv=None):
     p.add_argument("--no-accuracy", action="store_true",
                    help="skip the errors of fastact's and PyTorch's results where PyTorch is faster")
     p.add_argument("--no-retime", action="store_true",
-                   help="skip timing the cells below PyTorch again, in turn (python -m bench.retime)")
+                   help="skip timing the cells short of a target again, in turn (python -m bench.retime): "
+                        "those below PyTorch, and the fused cells below the fused target")
     p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/benchmarks.md and plots")
     p.add_argument("--summary", action="store_true", help="print only the short summary")
     a = p.parse_args(argv)
@@ -1196,7 +1253,7 @@ def main(argv=None):
         if not a.no_retime and os.path.exists(retime_path):
             with open(retime_path) as fh:
                 retimed = json.load(fh)
-    elif not a.no_retime and (cells := failing_cells(res)):
+    elif not a.no_retime and (cells := failing_cells(res) + (failing_fused_cells(fused) if fused else [])):
         with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
             retimed = run_retime(retime_path if a.save_json else os.path.join(tmp, "retime.json"), cells,
                                  a.threads, log=os.path.join(tmp, "retime.log"))

@@ -19,16 +19,22 @@ little.  bench/report.py runs it on the cells below PyTorch and shows both
 figures.
 
 A cell is written as in the report: "function.direction dtype size", the
-size a sweep size (2^k) or a softmax shape (RxC).  fastact runs with
-automatic dispatch on a new array, as in the sweep.  A cell that fails (an
-unknown name, no memory for it) is left out of the results with a message on
-stderr; the exit status is 1 only when every cell failed.
+size a sweep size (2^k) or a softmax shape (RxC).  The fused operations of
+bench/bench_fused.py are cells too ("bias_act(silu).backward float64 2^22",
+"glu.forward float32 2^20", "softmax_cross_entropy.forward float32
+4096x1000"), with their inputs and calls; such a cell ending in " vs
+unfused" is timed against the unfused sequence of fastact calls instead of
+PyTorch.  fastact runs with automatic dispatch on a new array, as in the
+sweep.  A cell that fails (an unknown name, no memory for it) is left out of
+the results with a message on stderr; the exit status is 1 only when every
+cell failed.
 """
 import argparse
 import json
 import statistics
 import sys
 import time
+from typing import NamedTuple
 
 from ._timing import gc_paused
 
@@ -37,20 +43,63 @@ TURN_SECONDS = 0.02
 MAX_CALLS = 200  # per turn, for the smallest cells
 
 
+UNFUSED = " vs unfused"  # a fused cell timed against the unfused fastact calls
+
+
+class Cell(NamedTuple):
+    function: str  # an activation, or a fused operation: "glu", "bias_act(silu)", "softmax_cross_entropy"
+    direction: str
+    dtype: str
+    shape: tuple
+    log2: int = None  # the sweep size's exponent; None for a shape
+    peer: str = "torch"  # or "fastact-unfused" (fused operations only)
+
+
 def parse_cell(text):
-    """'softmax.backward float64 256x1000' -> (function, direction, dtype, shape, log2)."""
+    """'softmax.backward float64 256x1000' -> Cell(function, direction, dtype, shape, log2, peer)."""
     from fastact import ACTIVATIONS
 
+    from . import bench_fused
     from ._cases import layout
 
-    name, dtype, label = text.split()
+    peer, cell = "torch", text
+    if cell.endswith(UNFUSED):
+        cell, peer = cell[:-len(UNFUSED)], "fastact-unfused"
+    name, dtype, label = cell.split()
     function, direction = name.rsplit(".", 1)
-    if function not in ACTIVATIONS or direction not in ("forward", "backward"):
+    operation, _, act = function.partition("(")
+    fused = operation in bench_fused.OPERATIONS and (act.rstrip(")") in bench_fused.ACTS
+                                                     if operation == "bias_act" else not act)
+    if (function not in ACTIVATIONS and not fused) or direction not in ("forward", "backward") \
+            or (peer != "torch" and not fused):
         raise ValueError(f"unknown cell {text!r}")
     if label.startswith("2^"):
         log2 = int(label[2:])
-        return function, direction, dtype, layout(ACTIVATIONS[function].kind, 1 << log2), log2
-    return function, direction, dtype, tuple(int(v) for v in label.split("x")), None
+        n = 1 << log2
+        shape = (n // bench_fused.ROW, bench_fused.ROW) if fused else layout(ACTIVATIONS[function].kind, n)
+        return Cell(function, direction, dtype, shape, log2, peer)
+    return Cell(function, direction, dtype, tuple(int(v) for v in label.split("x")), None, peer)
+
+
+def _calls(cell):
+    """{impl: the zero-argument call} for fastact and the cell's peer."""
+    from . import _peers, bench_fused
+    from ._cases import Case
+
+    impls = ("fastact", cell.peer)
+    operation, _, act = cell.function.partition("(")
+    act = act.rstrip(")")
+    if operation == "glu":
+        x, _, g = bench_fused._inputs(cell.log2, cell.dtype, halve=True)
+        return {i: bench_fused._glu_call(i, cell.direction, x, g) for i in impls}
+    if operation == "bias_act":
+        x, b, g = bench_fused._inputs(cell.log2, cell.dtype)
+        return {i: bench_fused._bias_call(i, cell.direction, act, x, b, g) for i in impls}
+    if operation == "softmax_cross_entropy":
+        x, labels, g = bench_fused._ce_inputs(cell.shape, cell.dtype)
+        return {i: bench_fused._ce_call(i, cell.direction, x, labels, g) for i in impls}
+    return {i: _peers.build(Case(cell.function, cell.direction, cell.dtype, tuple(cell.shape), i,
+                                 log2=cell.log2)).fn for i in impls}
 
 
 def _turn(fn, calls):
@@ -63,16 +112,11 @@ def _turn(fn, calls):
     return best
 
 
-def retime_cell(function, direction, dtype, shape, log2=None, pairs=PAIRS, turn_seconds=TURN_SECONDS):
-    """{fastact, torch: [seconds per turn], calls: calls per turn, ratio:
-    median of torch / fastact over the turns, lo, hi: the least and largest
-    of those ratios}."""
-    from . import _peers
-    from ._cases import Case
-
-    fa_case = Case(function, direction, dtype, tuple(shape), "fastact", log2=log2)
-    calls = {"fastact": _peers.build(fa_case).fn,
-             "torch": _peers.build(Case(function, direction, dtype, tuple(shape), "torch", log2=log2)).fn}
+def retime_cell(cell, pairs=PAIRS, turn_seconds=TURN_SECONDS):
+    """{fastact, <peer>: [seconds per turn], peer: the peer's name (torch or
+    fastact-unfused), calls: calls per turn, ratio: median of peer / fastact
+    over the turns, lo, hi: the least and largest of those ratios}."""
+    calls = _calls(cell)
     once = 0.0
     for fn in calls.values():
         fn()  # compiles fastact's kernels
@@ -82,12 +126,11 @@ def retime_cell(function, direction, dtype, shape, log2=None, pairs=PAIRS, turn_
     n = max(1, min(MAX_CALLS, int(turn_seconds / max(once, 1e-9))))
     times = {k: [] for k in calls}
     for p in range(pairs):
-        order = ("fastact", "torch") if p % 2 == 0 else ("torch", "fastact")
+        order = ("fastact", cell.peer) if p % 2 == 0 else (cell.peer, "fastact")
         for k in order:
             times[k].append(_turn(calls[k], n))
-    ratios = [t / f for f, t in zip(times["fastact"], times["torch"])]
-    return dict(fastact=times["fastact"], torch=times["torch"], calls=n, ratio=statistics.median(ratios),
-                lo=min(ratios), hi=max(ratios))
+    ratios = [t / f for f, t in zip(times["fastact"], times[cell.peer])]
+    return dict(times, peer=cell.peer, calls=n, ratio=statistics.median(ratios), lo=min(ratios), hi=max(ratios))
 
 
 def retime(cells, pairs=PAIRS, turn_seconds=TURN_SECONDS, log=None):
@@ -97,7 +140,7 @@ def retime(cells, pairs=PAIRS, turn_seconds=TURN_SECONDS, log=None):
     out, failed = [], []
     for i, text in enumerate(cells):
         try:
-            r = retime_cell(*parse_cell(text), pairs=pairs, turn_seconds=turn_seconds)
+            r = retime_cell(parse_cell(text), pairs=pairs, turn_seconds=turn_seconds)
         except Exception as exc:  # one cell must not lose the others
             failed.append((text, f"{type(exc).__name__}: {exc}"))
             if log:
@@ -129,7 +172,7 @@ def main(argv=None):
         p.error("--pairs must be >= 1")
     from . import _peers
 
-    if _peers.load_torch() is None:
+    if any(not c.endswith(UNFUSED) for c in cells) and _peers.load_torch() is None:
         print("PyTorch is not installed (pip install torch==2.13.0)", file=sys.stderr)
         return 1
     results, failed = retime(cells, pairs=a.pairs, log=sys.stderr)

@@ -1,6 +1,8 @@
 """The report's analysis (python -m bench.report) on made-up timings."""
 import json
 
+import numpy as np
+
 import pytest
 
 from . import report
@@ -331,14 +333,19 @@ def test_retime_parses_cells():
     from . import retime
 
     assert retime.parse_cell("softmax.backward float64 256x1000") == ("softmax", "backward", "float64",
-                                                                      (256, 1000), None)
-    assert retime.parse_cell("relu.forward float32 2^14") == ("relu", "forward", "float32", (1 << 14,), 14)
-    f, d, dt, shape, log2 = retime.parse_cell("log_softmax.forward float32 2^20")
-    assert shape == (1024, 1024) and log2 == 20  # the sweep's rows of 1024
-    with pytest.raises(ValueError):
-        retime.parse_cell("nosuch.forward float32 2^14")
-    with pytest.raises(ValueError):
-        retime.parse_cell("relu.sideways float32 2^14")
+                                                                      (256, 1000), None, "torch")
+    assert retime.parse_cell("relu.forward float32 2^14") == ("relu", "forward", "float32", (1 << 14,), 14, "torch")
+    c = retime.parse_cell("log_softmax.forward float32 2^20")
+    assert c.shape == (1024, 1024) and c.log2 == 20  # the sweep's rows of 1024
+    # the fused operations, against PyTorch or (" vs unfused") the unfused fastact calls
+    assert retime.parse_cell("bias_act(silu).backward float64 2^22") == (
+        "bias_act(silu)", "backward", "float64", (4096, 1024), 22, "torch")
+    assert retime.parse_cell("glu.forward float32 2^20 vs unfused").peer == "fastact-unfused"
+    assert retime.parse_cell("softmax_cross_entropy.forward float32 4096x1000").shape == (4096, 1000)
+    for bad in ("nosuch.forward float32 2^14", "relu.sideways float32 2^14", "relu.forward float32 2^14 vs unfused",
+                "bias_act(tanh).forward float32 2^14", "glu(relu).forward float32 2^14"):
+        with pytest.raises(ValueError, match="unknown cell"):
+            retime.parse_cell(bad)
 
 
 def test_retime_takes_turns(monkeypatch):
@@ -364,9 +371,9 @@ def test_retime_takes_turns(monkeypatch):
 
     monkeypatch.setattr(_peers, "build", build)
     monkeypatch.setattr(retime, "_turn", fake_turn)
-    r = retime.retime_cell("relu", "backward", "float32", (1 << 10,), 10, pairs=3)
+    r = retime.retime_cell(retime.Cell("relu", "backward", "float32", (1 << 10,), 10), pairs=3)
     assert order == ["fastact", "torch", "torch", "fastact", "fastact", "torch"]
-    assert r["fastact"] == [1.0, 1.0, 1.0] and r["torch"] == [2.0, 2.0, 10.0]
+    assert r["fastact"] == [1.0, 1.0, 1.0] and r["torch"] == [2.0, 2.0, 10.0] and r["peer"] == "torch"
     assert (r["ratio"], r["lo"], r["hi"]) == (2.0, 2.0, 10.0)
 
 
@@ -385,3 +392,47 @@ def test_retime_main(tmp_path, capsys):
     assert r["lo"] <= r["ratio"] <= r["hi"] and min(r["fastact"] + r["torch"]) > 0
     assert "2^1000: failed" in capsys.readouterr().err
     assert retime.main(["nosuch.forward float32 2^4"]) == 1
+
+
+def test_retime_fused_cells(tmp_path):
+    """A fused cell against the unfused fastact calls (no PyTorch needed):
+    the calls are bench_fused's, on its inputs."""
+    from . import bench_fused as bf
+    from . import retime
+
+    cell = retime.parse_cell("bias_act(relu).forward float32 2^14 vs unfused")
+    calls = retime._calls(cell)
+    assert set(calls) == {"fastact", "fastact-unfused"}
+    x, b, _ = bf._inputs(14, "float32")
+    for fn in calls.values():
+        np.testing.assert_array_equal(fn(), np.maximum(x + b, 0))
+    out = tmp_path / "out.json"
+    assert retime.main(["glu.backward float32 2^14 vs unfused", "--json", str(out), "--pairs", "2"]) == 0
+    (r,) = json.loads(out.read_text())
+    assert r["peer"] == "fastact-unfused" and len(r["fastact-unfused"]) == 2 and r["lo"] <= r["ratio"] <= r["hi"]
+
+
+def test_fused_cells_timed_again():
+    """The fused cells short of a target are timed again; the targets get a
+    note (their status stays the sweep's) and the fused section a table."""
+    from .retime import UNFUSED
+
+    fres = report.FusedResults(_fused(unfused_factor=1.2, torch_factor=0.9))
+    cells = report.failing_fused_cells(fres)
+    unfused, torch = report.fused_targets(fres)
+    assert len(cells) == len(unfused.checks) + len(torch.checks)  # every check fails
+    assert "glu.forward float32 2^22" + UNFUSED in cells and "glu.forward float32 2^22" in cells
+    # timed again: one unfused cell stays below 1.5x, every PyTorch cell comes out ahead
+    retimed = [dict(cell=c, ratio=1.3 if c == "glu.backward float64 2^22" + UNFUSED else
+                    (1.6 if c.endswith(UNFUSED) else 1.1), lo=1.0, hi=2.0, calls=1, fastact=[1.0]) for c in cells]
+    unfused, torch = report.fused_targets(fres, retimed)
+    assert unfused.status == torch.status == "NOT met"
+    assert (f"1 of the {len(unfused.checks)} so timed below 1.5x the unfused calls, lowest "
+            "glu.backward float64 2^22 1.30x") in unfused.detail()
+    assert f"0 of the {len(torch.checks)} so timed below PyTorch" in torch.detail()
+    rows = report.fused_retime_rows(fres, retimed)
+    assert len(rows) == len(cells) and rows[0] == ["glu.backward float64 2^22", "unfused", "1.20x", "1.30x",
+                                                   "1.00-2.00"]
+    md = report.render(_results(), markdown=True, fused=fres, retimed=retimed)
+    assert "### Timed again in turn" in md and "| glu.backward float64 2^22 | unfused | 1.20x | 1.30x |" in md
+    assert "Timed again in turn" not in report.render(_results(), fused=fres)
