@@ -54,6 +54,7 @@ SMALL_LOG2 = (4, 10)  # "small arrays"
 FUSED_LOG2 = 22  # the fused-against-unfused target's size ...
 FUSED_CE_LABEL = "4096x1000"  # ... and the cross-entropy shape standing for it (0.98 * 2^22 elements)
 FUSED_SPEEDUP = 1.5
+SOFTMAX_SPEEDUP = 1.3  # the softmax shapes' target
 TRAIN_SPEEDUP = 2.0
 TRAIN_ROUNDS = 2
 
@@ -423,14 +424,38 @@ def variant_rows(res):
 
 
 class Target:
-    def __init__(self, name, checks, need=None, aggregate=None, note=None):
+    def __init__(self, name, checks, need=None, aggregate=None, note=None, retime=None):
         """checks: [(what, value, ok)]; aggregate: (text, ok) overriding all(ok);
-        note: a sentence appended to the detail (it does not change the status)."""
+        note: a sentence appended to the detail (it does not change the status);
+        retime: (suffix, bar, what) when the checks are speed-ups whose failing
+        cells bench.retime times again: their texts plus suffix are its cell
+        texts, bar the speed-up the target asks for, what its wording ("below
+        PyTorch")."""
         self.name = name
         self.checks = checks
         self.need = need
         self.aggregate = aggregate
         self.note = note
+        self.retime = retime
+
+    def retime_cells(self):
+        """bench.retime's cell texts of the failing checks ([] if not re-timed)."""
+        return [c[0] + self.retime[0] for c in self.checks if not c[2]] if self.retime else []
+
+    def note_retimed(self, retimed):
+        """Set the note from bench.retime's results on the failing cells: how
+        many of those timed again stay short, and the lowest."""
+        again = {r["cell"]: r["ratio"] for r in retimed or ()}
+        if not self.retime or not again:
+            return self
+        suffix, bar, what = self.retime
+        timed = sorted((again[c[0] + suffix], c[0]) for c in self.checks if not c[2] and c[0] + suffix in again)
+        if timed:
+            still = [(r, name) for r, name in timed if r < bar]
+            self.note = (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(timed)} so "
+                         f"timed {what}" + (", lowest " + ", ".join(f"{n} {fmt_x(r)}" for r, n in still[:3])
+                                            if still else ""))
+        return self
 
     @property
     def status(self):
@@ -475,28 +500,18 @@ def large_torch_ratios(res):
             if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
 
 
-def retime_note(cells, retimed, bar, what):
-    """The note on a target whose failing cells were timed again in turn:
-    cells [(bench.retime's cell text, name, sweep ratio)], bar the target's
-    ratio; None when none of its failing cells is in ``retimed``."""
-    again = {r["cell"]: r["ratio"] for r in retimed or ()}
-    below = sorted((again[key], name) for key, name, r in cells if r < bar and key in again)
-    if not below:
-        return None
-    still = [(r, name) for r, name in below if r < bar]
-    return (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(below)} so timed {what}"
-            + (", lowest " + ", ".join(f"{name} {fmt_x(r)}" for r, name in still[:3]) if still else ""))
+BELOW_TORCH = ("", 1, "below PyTorch")  # Target.retime of the targets against PyTorch
 
 
 def targets(res, retimed=None):
     """The activation targets; retimed (bench.retime's results on the cells
-    below PyTorch) adds how many of them stay below when timed in turn."""
+    short of a target against PyTorch) adds how many of them stay short when
+    timed in turn."""
     out = []
     large = large_torch_ratios(res)
-    note = retime_note([(w, w, r) for w, r in large], retimed, 1, "below PyTorch")
     out.append(Target(f"every activation, forward and backward, float32 and float64, sizes >= 2^{LARGE_LOG2}: "
                       f">= PyTorch", [(w, r, r >= 1, fmt_x(r)) for w, r in large], "needs torch and sizes >= 2^14",
-                      note=note))
+                      retime=BELOW_TORCH))
     if large:
         med = statistics.median(r for _, r in large)
         agg = (f"median {med:.2f}x over {len(large)} cells", med >= 1.3)
@@ -517,7 +532,8 @@ def targets(res, retimed=None):
     out.append(Target("small arrays (2^4..2^10): relu call time <= np.maximum(x, 0)", checks))
     checks = [(f"{f}.{d} {dtype} {label}", r, r > 1, fmt_x(r)) for f, d, dtype, label, rec in _cells(res, small)
               if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
-    out.append(Target("small arrays (2^4..2^10): every activation faster than PyTorch", checks, "needs torch"))
+    out.append(Target("small arrays (2^4..2^10): every activation faster than PyTorch", checks, "needs torch",
+                      retime=BELOW_TORCH))
 
     checks = []
     for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: d == "forward" and dt == "float32"
@@ -535,9 +551,10 @@ def targets(res, retimed=None):
     for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: rec.get("log2") is None):
         r = res.ratio(f, d, dtype, label, "torch")
         if r is not None:
-            checks.append((f"{f}.{d} {dtype} {label}", r, r >= 1.3, fmt_x(r)))
-    out.append(Target("softmax / log_softmax >= 1.3x PyTorch on (32, 10), (256, 1000), (4096, 1000), (64, 50257)",
-                      checks, "needs torch and the softmax shapes"))
+            checks.append((f"{f}.{d} {dtype} {label}", r, r >= SOFTMAX_SPEEDUP, fmt_x(r)))
+    out.append(Target(f"softmax / log_softmax >= {SOFTMAX_SPEEDUP}x PyTorch on (32, 10), (256, 1000), (4096, 1000), "
+                      "(64, 50257)", checks, "needs torch and the softmax shapes",
+                      retime=("", SOFTMAX_SPEEDUP, f"below {SOFTMAX_SPEEDUP}x PyTorch")))
 
     checks = []
     for f, d, dtype, label, rec in _cells(res, lambda f, d, dt, rec: f in ("sigmoid", "tanh", "elu", "softmax")
@@ -547,36 +564,7 @@ def targets(res, retimed=None):
             checks.append((f"{f}.{d} {dtype}", r, r >= 5, fmt_x(r)))
     out.append(Target(">= 5x the NumPy reference on sigmoid, tanh, elu, softmax at 2^20", checks,
                       "needs size 2^20"))
-    return out
-
-
-def fused_checks(fres):
-    """The fused targets' checks, [(cell, ratio, ok, text)] each: against the
-    unfused fastact calls at 2^FUSED_LOG2 (and FUSED_CE_LABEL), and against
-    PyTorch at sizes >= 2^LARGE_LOG2."""
-    checks_unfused, checks_torch = [], []
-
-    def at_target(f, d, dt, rec):
-        return rec.get("log2") == FUSED_LOG2 or rec["label"] == FUSED_CE_LABEL
-
-    for f, d, dtype, label, rec in _cells(fres, at_target):
-        r = fres.ratio(f, d, dtype, label, "fastact-unfused")
-        if r is not None:
-            checks_unfused.append((f"{f}.{d} {dtype} {label}", r, r >= FUSED_SPEEDUP, fmt_x(r)))
-    for f, d, dtype, label, rec in _cells(fres, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
-        r = fres.ratio(f, d, dtype, label, "torch")
-        if r is not None:
-            checks_torch.append((f"{f}.{d} {dtype} {label}", r, r >= 1, fmt_x(r)))
-    return checks_unfused, checks_torch
-
-
-def failing_fused_cells(fres):
-    """The fused cells short of their targets, as bench.retime's cell texts
-    (those against the unfused calls end in bench.retime.UNFUSED)."""
-    from .retime import UNFUSED
-
-    checks_unfused, checks_torch = fused_checks(fres)
-    return ([c[0] + UNFUSED for c in checks_unfused if not c[2]] + [c[0] for c in checks_torch if not c[2]])
+    return [t.note_retimed(retimed) for t in out]
 
 
 def fused_targets(fres, retimed=None):
@@ -584,35 +572,56 @@ def fused_targets(fres, retimed=None):
     retimed (bench.retime's results) adds a note on the cells timed again."""
     from .retime import UNFUSED
 
-    checks_unfused, checks_torch = fused_checks(fres) if fres is not None else ([], [])
+    checks_unfused, checks_torch = [], []
+    if fres is not None:
+        def at_target(f, d, dt, rec):
+            return rec.get("log2") == FUSED_LOG2 or rec["label"] == FUSED_CE_LABEL
+
+        for f, d, dtype, label, rec in _cells(fres, at_target):
+            r = fres.ratio(f, d, dtype, label, "fastact-unfused")
+            if r is not None:
+                checks_unfused.append((f"{f}.{d} {dtype} {label}", r, r >= FUSED_SPEEDUP, fmt_x(r)))
+        for f, d, dtype, label, rec in _cells(fres, lambda f, d, dt, rec: rec["size"] >= 1 << LARGE_LOG2):
+            r = fres.ratio(f, d, dtype, label, "torch")
+            if r is not None:
+                checks_torch.append((f"{f}.{d} {dtype} {label}", r, r >= 1, fmt_x(r)))
     not_run = "not run (--no-fused)" if fres is None else None
-    note_unfused = retime_note([(c[0] + UNFUSED, c[0], c[1]) for c in checks_unfused], retimed, FUSED_SPEEDUP,
-                               f"below {FUSED_SPEEDUP}x the unfused calls")
-    note_torch = retime_note([(c[0], c[0], c[1]) for c in checks_torch], retimed, 1, "below PyTorch")
-    return [
+    out = [
         Target(f"fused operations >= {FUSED_SPEEDUP}x the unfused sequence of fastact calls at 2^{FUSED_LOG2} "
                f"elements (softmax_cross_entropy: {FUSED_CE_LABEL})", checks_unfused,
                not_run or f"needs the fused run at 2^{FUSED_LOG2} (bench/bench_fused.py --bench-full)",
-               note=note_unfused),
+               retime=(UNFUSED, FUSED_SPEEDUP, f"below {FUSED_SPEEDUP}x the unfused calls")),
         Target(f"fused operations, sizes >= 2^{LARGE_LOG2}: >= PyTorch", checks_torch, not_run or "needs torch",
-               note=note_torch),
+               retime=BELOW_TORCH),
     ]
+    return [t.note_retimed(retimed) for t in out]
 
 
-def fused_retime_rows(fres, retimed):
-    """Rows of the fused cells short of a target and timed again in turn:
-    cell, peer, sweep speed-up, in turn (median), in turn (range); those
-    against the unfused calls first, each peer's ordered by the median."""
-    from .retime import UNFUSED
+def retime_cells(target_list):
+    """bench.retime's cell texts of every failing check of these targets,
+    each once, in order."""
+    return list(dict.fromkeys(c for t in target_list for c in t.retime_cells()))
 
+
+def retimed_rows(target_list, retimed):
+    """Rows of the failing cells of these targets that were timed again in
+    turn: cell (bench.retime's text), the speed-up its target asks for
+    (the highest, where a cell fails two), the sweep's speed-up, the median
+    in turn and its range; the furthest short of the target first."""
     again = {r["cell"]: r for r in retimed or ()}
-    checks_unfused, checks_torch = fused_checks(fres)
-    timed = [(i, a["ratio"], c[0], peer, c[1], a)
-             for i, (checks, suffix, peer) in enumerate(((checks_unfused, UNFUSED, "unfused"),
-                                                         (checks_torch, "", "PyTorch")))
-             for c in checks if not c[2] and (a := again.get(c[0] + suffix)) is not None]
-    return [[cell, peer, fmt_x(r), fmt_x(ratio), f"{a['lo']:.2f}-{a['hi']:.2f}"]
-            for _, ratio, cell, peer, r, a in sorted(timed, key=lambda t: t[:3])]
+    cells = {}
+    for t in target_list:
+        for c in t.checks if t.retime else ():
+            key = c[0] + t.retime[0]
+            if not c[2] and key in again:
+                bar = max(t.retime[1], cells[key][0]) if key in cells else t.retime[1]
+                cells[key] = (bar, c[1])
+    rows = sorted((again[key]["ratio"] / bar, key, bar, r, again[key]) for key, (bar, r) in cells.items())
+    return [[key, fmt_x(bar), fmt_x(r), fmt_x(a["ratio"]), f"{a['lo']:.2f}-{a['hi']:.2f}"]
+            for _, key, bar, r, a in rows]
+
+
+RETIMED_HEADERS = ["cell", "target", "sweep speed-up", "in turn, median", "in turn, range"]
 
 
 def training_target(training):
@@ -806,12 +815,6 @@ def _failing_torch_cells(res):
     return out
 
 
-def failing_cells(res):
-    """The cells below PyTorch, as bench.retime's cell texts."""
-    return [f"{f}.{d} {dtype} {label}" for (f, d), cells in sorted(_failing_torch_cells(res).items())
-            for dtype, label, _ in cells]
-
-
 def run_retime(json_path, cells, threads=None, log=None):
     """bench.retime on ``cells`` in a subprocess (with ``threads`` as the
     sweep had them), which writes json_path; its results, or None when it
@@ -885,19 +888,19 @@ def shortfall_tables(res, accuracy, retimed=None):
     tables = []
     text = []
     again = {r["cell"]: r for r in retimed or ()}
-    timed = sorted((a["ratio"], c, r, a) for (f, d), cells in failing.items() for dt, lbl, r in cells
-                   if (a := again.get(c := f"{f}.{d} {dt} {lbl}")) is not None)
+    timed = retimed_rows(targets(res), retimed)
     if timed:
-        pairs = max(len(a["fastact"]) for *_, a in timed)
-        text.append(f"Timed again in turn.  Every cell below PyTorch, timed once more after the sweep "
-                    f"(`python -m bench.retime`): fastact and PyTorch alternate, {pairs} turns each, a turn the "
-                    "least time of the same number of back-to-back calls for both; the ratio is the median "
-                    "over the turns of PyTorch's time / fastact's, the range its least and largest turn.  "
-                    "A cell well above 1.00x here was most likely slowed in the sweep by the machine rather "
-                    "than by its kernel (a slow spell can cover every round of one side); one below in both "
-                    "is a loss measured twice.")
-        rows = [[c, fmt_x(r), fmt_x(ratio), f"{a['lo']:.2f}-{a['hi']:.2f}"] for ratio, c, r, a in timed]
-        tables.append((["cell", "sweep speed-up", "in turn, median", "in turn, range"], rows))
+        pairs = max(len(again[row[0]]["fastact"]) for row in timed)
+        text.append(f"Timed again in turn.  Every cell short of a target against PyTorch (below it from "
+                    f"2^{LARGE_LOG2} up and at 2^{SMALL_LOG2[0]}..2^{SMALL_LOG2[1]}, below {SOFTMAX_SPEEDUP}x on "
+                    f"the softmax shapes), timed once more after the sweep (`python -m bench.retime`): fastact "
+                    f"and PyTorch alternate, {pairs} turns each, a turn the least time of the same number of "
+                    "back-to-back calls for both; the ratio is the median over the turns of PyTorch's time / "
+                    "fastact's, the range its least and largest turn, the rows the furthest short of their "
+                    "target first.  A cell well above its target here was most likely slowed in the sweep by "
+                    "the machine rather than by its kernel (a slow spell can cover every round of one side); "
+                    "one short in both is a loss measured twice.")
+        tables.append((RETIMED_HEADERS, timed))
     if accuracy:
         text.append(f"Accuracy bought.  For every activation with a cell below PyTorch: the largest error of the "
                     f"float32 results, in float32 ulps against the NumPy reference evaluated in float64 on the "
@@ -1047,16 +1050,15 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
         for dtype in fused.dtypes():
             out.append(f"\n### {dtype}\n" if md else f"\n{dtype}")
             out.append(table(FUSED_HEADERS, fused_rows(fused, dtype), markdown=md))
-        rows = fused_retime_rows(fused, retimed)
+        rows = retimed_rows(fused_targets(fused), retimed)
         if rows:
             text = ("Timed again in turn.  Every fused cell short of its target (below PyTorch, or below "
-                    f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2}), timed once more after the sweep "
-                    "(`python -m bench.retime`): fastact and the peer named in the second column alternate, a "
-                    "turn the least time of the same number of back-to-back calls for both; the ratio is the "
+                    f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2}: the cells ending in \"vs unfused\"), "
+                    "timed once more after the sweep (`python -m bench.retime`): fastact and the peer alternate, "
+                    "a turn the least time of the same number of back-to-back calls for both; the ratio is the "
                     "median over the turns of the peer's time / fastact's, the range its least and largest turn.")
             out.append(("\n### Timed again in turn\n\n" + text + "\n") if md else "\n" + textwrap.fill(text, 110))
-            out.append(table(["cell", "against", "sweep speed-up", "in turn, median", "in turn, range"], rows,
-                             markdown=md))
+            out.append(table(RETIMED_HEADERS, rows, markdown=md))
     if training is not None:
         h("Training (Fashion-MNIST, one epoch)")
         lines, tables = training_text(training)
@@ -1253,7 +1255,7 @@ def main(argv=None):
         if not a.no_retime and os.path.exists(retime_path):
             with open(retime_path) as fh:
                 retimed = json.load(fh)
-    elif not a.no_retime and (cells := failing_cells(res) + (failing_fused_cells(fused) if fused else [])):
+    elif not a.no_retime and (cells := retime_cells(targets(res) + (fused_targets(fused) if fused else []))):
         with tempfile.TemporaryDirectory(prefix="fastact-retime-") as tmp:
             retimed = run_retime(retime_path if a.save_json else os.path.join(tmp, "retime.json"), cells,
                                  a.threads, log=os.path.join(tmp, "retime.log"))

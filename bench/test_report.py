@@ -279,23 +279,32 @@ def test_measure_accuracy_against_pytorch():
 
 
 def _retimed(res, below):
-    """bench.retime's results on the cells below PyTorch: those in ``below``
-    at 0.7x, the others at 1.5x."""
+    """bench.retime's results on the cells short of a target against
+    PyTorch: those in ``below`` at 0.7x, the others at 1.5x."""
     return [dict(cell=c, ratio=0.7 if c in below else 1.5, lo=0.6, hi=1.6, calls=3, fastact=[1.0], torch=[1.0])
-            for c in report.failing_cells(res)]
+            for c in report.retime_cells(report.targets(res))]
 
 
 def test_retimed_cells_in_targets_and_tables():
     res = _results(torch_factor=0.8)
-    cells = report.failing_cells(res)
-    assert "relu.forward float32 2^14" in cells and "softmax.backward float32 256x1000" in cells
+    cells = report.retime_cells(report.targets(res))
+    # from the three targets against PyTorch, each cell once
+    for c in ("relu.forward float32 2^14", "softmax.backward float32 256x1000", "relu.forward float32 2^4",
+              "softmax.forward float32 32x10"):
+        assert c in cells
+    assert len(cells) == len(set(cells))
     below = {"relu.forward float32 2^20", "softmax.backward float32 256x1000"}
     retimed = _retimed(res, below)
-    first = report.targets(res, retimed)[0]
+    tl = report.targets(res, retimed)
+    first = tl[0]
     assert first.status == "NOT met"  # the note does not change the sweep's verdict
-    # the target's matrix is the sweep sizes: the softmax shape is not among them
-    n_large = sum(1 for c in cells if "^" in c)
-    assert f"1 of the {n_large} so timed below PyTorch, lowest relu.forward float32 2^20 0.70x" in first.detail()
+    assert (f"1 of the {len(first.checks)} so timed below PyTorch, lowest relu.forward float32 2^20 0.70x"
+            in first.detail())
+    shapes = _target(tl, "softmax / log_softmax")
+    assert (f"1 of the {len(shapes.checks)} so timed below 1.3x PyTorch, lowest softmax.backward float32 "
+            "256x1000 0.70x") in shapes.detail()
+    small = _target(tl, "small arrays (2^4..2^10): every")
+    assert f"0 of the {len(small.checks)} so timed below PyTorch" in small.detail()
     assert "timed again" not in report.targets(res)[0].detail()
     # only the softmax shapes timed again: no note on the sweep sizes' target
     shapes_only = [r for r in retimed if "^" not in r["cell"]]
@@ -305,10 +314,12 @@ def test_retimed_cells_in_targets_and_tables():
     texts, tables = report.shortfall_tables(res, acc, retimed)
     assert texts[0].startswith("Timed again in turn")
     hdr, rows = tables[0]
-    assert hdr[:3] == ["cell", "sweep speed-up", "in turn, median"] and len(rows) == len(cells)
-    assert [r[0] for r in rows[:2]] == sorted(below) and rows[0][1:3] == ["0.80x", "0.70x"]
+    assert hdr == report.RETIMED_HEADERS and len(rows) == len(cells)
+    # the furthest short of its target first: 0.70x of 1.3x, then 0.70x of 1.00x
+    assert rows[:2] == [["softmax.backward float32 256x1000", "1.30x", "0.80x", "0.70x", "0.60-1.60"],
+                        ["relu.forward float32 2^20", "1.00x", "0.80x", "0.70x", "0.60-1.60"]]
     hdr, rows = tables[1]
-    n_relu = sum(1 for c in cells if c.startswith("relu.forward"))
+    n_relu = sum(1 for c in first.checks if c[0].startswith("relu.forward"))
     assert hdr[1].endswith("(below in turn too)") and rows[0][:2] == ["relu.forward", f"{n_relu} (1)"]
     # a cell missing from the results (it failed) is not counted as below
     missing = [r for r in retimed if r["cell"] != "relu.forward float32 2^20"]
@@ -418,8 +429,8 @@ def test_fused_cells_timed_again():
     from .retime import UNFUSED
 
     fres = report.FusedResults(_fused(unfused_factor=1.2, torch_factor=0.9))
-    cells = report.failing_fused_cells(fres)
     unfused, torch = report.fused_targets(fres)
+    cells = report.retime_cells([unfused, torch])
     assert len(cells) == len(unfused.checks) + len(torch.checks)  # every check fails
     assert "glu.forward float32 2^22" + UNFUSED in cells and "glu.forward float32 2^22" in cells
     # timed again: one unfused cell stays below 1.5x, every PyTorch cell comes out ahead
@@ -430,9 +441,9 @@ def test_fused_cells_timed_again():
     assert (f"1 of the {len(unfused.checks)} so timed below 1.5x the unfused calls, lowest "
             "glu.backward float64 2^22 1.30x") in unfused.detail()
     assert f"0 of the {len(torch.checks)} so timed below PyTorch" in torch.detail()
-    rows = report.fused_retime_rows(fres, retimed)
-    assert len(rows) == len(cells) and rows[0] == ["glu.backward float64 2^22", "unfused", "1.20x", "1.30x",
-                                                   "1.00-2.00"]
+    rows = report.retimed_rows([unfused, torch], retimed)
+    assert len(rows) == len(cells)
+    assert rows[0] == ["glu.backward float64 2^22" + UNFUSED, "1.50x", "1.20x", "1.30x", "1.00-2.00"]
     md = report.render(_results(), markdown=True, fused=fres, retimed=retimed)
-    assert "### Timed again in turn" in md and "| glu.backward float64 2^22 | unfused | 1.20x | 1.30x |" in md
+    assert "### Timed again in turn" in md and "| glu.backward float64 2^22 vs unfused | 1.50x | 1.20x | 1.30x |" in md
     assert "Timed again in turn" not in report.render(_results(), fused=fres)
