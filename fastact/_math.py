@@ -432,6 +432,43 @@ def _build(T):
         res = -inf if x == -one else res
         return nan if x < -one else res
 
+    k_lo = T(math.sqrt(2.0) - 1.0)  # log1p_exp_neg takes one factor 2 out above this
+    # about 1 / (1 + f) for the f whose rounding error c is not 0, f in
+    # [sqrt(2)/2 - 1, -1/4): 1 / (1 + f) is within 3 % of it
+    inv_1pf = T(1.3738)
+
+    @njit(**_JIT)
+    def log1p_exp_neg(a):
+        """log1p(exp(-a)) for a >= 0 (NaN stays NaN): softplus's and
+        logsigmoid's log term, to about log1p's accuracy with half its work.
+
+        t = exp(-a) is in [0, 1], so log1p's general reduction (the exponent
+        split from the bits, the rounding error of 1 + x and its division,
+        the special cases) reduces to one choice: log1p(t) = log1p(f) with f
+        = t below sqrt(2) - 1, and ln2 + log1p(f) with f = (t - 1) / 2 above
+        it.  Either way |f| <= sqrt(2) - 1, log1p's polynomial range.  t / 2 -
+        1/2 is exact from t = 1/2 up; below that its rounding error c (a
+        Fast2Sum) enters as c / (1 + f), the factor taken within 3 % (about
+        2**-31 of the result).  One division (s = f / (2 + f)) where log1p
+        has two.  exp(-a) is taken scaled by 2**64 and rounded once where it
+        is subnormal.  Measured against float64 / long double: over every
+        float32 a in [0, 104], 1.75 ulp at worst (log1p(exp(-a)) 1.75); over
+        7.6 million float64 a in [0, 745], 1.71 (log1p(exp(-a)) 1.68).
+        Packed instructions in the compiled kernels (tools/check_asm.py):
+        softplus forward 147 -> 112 (float32) and 180 -> 146 (float64),
+        logsigmoid forward 134 -> 91 and 165 -> 134."""
+        t = exp_neg_scaled(-a) * unscale
+        up = t >= k_lo
+        h = t * half
+        fu = h - half
+        c = h - (fu + half)
+        f = fu if up else t
+        c = c if up else zero
+        s = f / (two + f)
+        z = s * s
+        lo = fma(c, inv_1pf, ln2_lo if up else zero)
+        return (ln2_hi if up else zero) + (f - (s * (f - z * poly_p(z)) - lo))
+
     @njit(**_JIT)
     def tanh(x):
         # expm1(2a) for 0 <= 2a <= 2 tanh_hi, where 2**n is a normal number
@@ -451,7 +488,7 @@ def _build(T):
     return SimpleNamespace(
         T=T, exp=exp, exp_dd=exp_dd, exp_dd_reduce=exp_dd_reduce, exp_dd_finish=exp_dd_finish,
         exp_neg_scaled=exp_neg_scaled, exp_neg_scaled_lo=exp_neg_scaled_lo, exp_parts=exp_parts, exp_scaled=exp_scaled, exp_scaled2=exp_scaled2, SCALE=T(2.0 ** SCALE_BITS_INT),
-        UNSCALE=unscale, expm1=expm1, log1p=log1p, tanh=tanh, clamp=clamp, fma=fma,
+        UNSCALE=unscale, expm1=expm1, log1p=log1p, log1p_exp_neg=log1p_exp_neg, tanh=tanh, clamp=clamp, fma=fma,
         fabs=fabs, maxnum=maxnum, copysign=copysign, u_ncdf_neg=u_ncdf_neg, ncdf_slope_parts=ncdf_slope_parts,
         **erf_family,
     )
