@@ -449,7 +449,8 @@ def _build(T):
         it.  Either way |f| <= sqrt(2) - 1, log1p's polynomial range.  t / 2 -
         1/2 is exact from t = 1/2 up; below that its rounding error c (a
         Fast2Sum) enters as c / (1 + f), the factor taken within 3 % (about
-        2**-31 of the result).  One division (s = f / (2 + f)) where log1p
+        2**-31 of the result; there, 1.39 ulp at worst with it and 1.77
+        without it, float32).  One division (s = f / (2 + f)) where log1p
         has two.  exp(-a) is taken scaled by 2**64 and rounded once where it
         is subnormal.  Measured against float64 / long double: over every
         float32 a in [0, 104], 1.75 ulp at worst (log1p(exp(-a)) 1.75); over

@@ -268,6 +268,38 @@ def test_math_ulp_whole_range(fname, dtype, rng):
     assert_ulp(got, exact, dtype, ULP_BOUND[dtype], (x,), f"MATH[{dtype}].{fname}")
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_math_log1p_exp_neg(dtype, rng):
+    """log1p(exp(-a)) for a >= 0 (softplus and logsigmoid): within 2 ulp
+    (measured 1.75 over every float32 a in [0, 104], 1.71 on 7.6 million
+    float64 a), densest about its two seams: exp(-a) = sqrt(2) - 1, where it
+    takes a factor 2 out, and exp(-a) = 1/2, below which (t - 1) / 2 is
+    rounded; and its special values."""
+    seams = [-np.log(np.sqrt(2) - 1), np.log(2)]
+    a = np.concatenate([np.abs(sweep(dtype)), rng.uniform(0, 4, 20000)] +
+                       [s + np.linspace(-1e-3, 1e-3, 2001) for s in seams]).astype(dtype)
+    a = a[np.isfinite(a)]
+    got = _math("log1p_exp_neg", a)
+    exact = np.log1p(np.exp(-a.astype(LD)))
+    assert_ulp(got, exact, dtype, 2.0, (a,), f"MATH[{dtype}].log1p_exp_neg")
+    # between the seams (exp(-a) in [sqrt(2) - 1, 1/2)) the rounding error of
+    # (t - 1) / 2 is put back: within 1.5 ulp there (measured 1.39 / 1.36;
+    # left out, 1.77 / 1.74).  Every float32 there, 2^20 float64.
+    if dtype == F32:
+        a = np.arange(*np.array(seams[::-1], F32).view(np.uint32) + [0, 1], dtype=np.uint32).view(F32)
+    else:
+        a = rng.uniform(seams[1], seams[0], 1 << 20)
+    exact = np.log1p(np.exp(-a.astype(LD)))
+    assert_ulp(_math("log1p_exp_neg", a), exact, dtype, 1.5, (a,), f"MATH[{dtype}].log1p_exp_neg")
+    fi = np.finfo(dtype)
+    special = np.array([0.0, -0.0, np.inf, np.nan, fi.max, 1000.0], dtype)
+    got = _math("log1p_exp_neg", special)
+    assert got[0] == got[1] == dtype.type(np.log(2)) and got[2] == got[4] == got[5] == 0 and np.isnan(got[3])
+    # exp(-a) subnormal: the result is exp(-a) itself, rounded once
+    deep = np.array([100.0, 103.0] if dtype == F32 else [740.0, 745.0], dtype)
+    np.testing.assert_array_equal(_math("log1p_exp_neg", deep), np.exp(-deep.astype(LD)).astype(dtype))
+
+
 def _special_cases(dtype):
     dt = np.dtype(dtype)
     fi = np.finfo(dt)
