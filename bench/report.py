@@ -15,7 +15,9 @@ fastact time: above 1 fastact is faster) and its share of the copy roof (the
 throughput of a parallel copy of the same number of elements), followed by
 the targets (met / not met, with the numbers), the serial/parallel crossover,
 and import and compile costs (bench/compile_cost.py).  The cells below
-PyTorch are timed once more with fastact and PyTorch taking turns
+PyTorch (and the small arrays' and softmax shapes' cells short of their
+targets, relu's against np.maximum) are timed once more with fastact and
+the peer taking turns
 (bench/retime.py; ``--no-retime`` skips it): a second measurement of each
 loss, less open to a slow spell of the machine that covers one side's rounds.
 
@@ -323,12 +325,13 @@ class FusedResults(Results):
         from fastact import ACTIVATIONS
 
         from .bench_fused import OPERATIONS
+        from .retime import _operation
 
         order = {n: i for i, n in enumerate(ACTIVATIONS)}
 
         def key(k):
-            function, _, act = k[0].partition("(")
-            return k[2], OPERATIONS.index(function), order.get(act.rstrip(")"), -1), k[1] != "forward"
+            function, act = _operation(k[0])
+            return k[2], OPERATIONS.index(function), order.get(act, -1), k[1] != "forward"
         return sorted({(k[0], k[1], k[2]) for k in self._t}, key=key)
 
 
@@ -423,6 +426,11 @@ def variant_rows(res):
 # Targets
 
 
+def _by_cell(retimed):
+    """bench.retime's results keyed by their cell text."""
+    return {r["cell"]: r for r in retimed or ()}
+
+
 class Target:
     def __init__(self, name, checks, need=None, aggregate=None, note=None, retime=None):
         """checks: [(what, value, ok)]; aggregate: (text, ok) overriding all(ok);
@@ -439,18 +447,17 @@ class Target:
         self.retime = retime
 
     def retime_cells(self):
-        """bench.retime's cell texts of the failing checks ([] if not re-timed)."""
-        return [c[0] + self.retime[0] for c in self.checks if not c[2]] if self.retime else []
+        """[(bench.retime's cell text, check)] of the failing checks ([] if
+        the target is not re-timed)."""
+        return [(c[0] + self.retime[0], c) for c in self.checks if not c[2]] if self.retime else []
 
     def note_retimed(self, retimed):
         """Set the note from bench.retime's results on the failing cells: how
         many of those timed again stay short, and the lowest."""
-        again = {r["cell"]: r["ratio"] for r in retimed or ()}
-        if not self.retime or not again:
-            return self
-        suffix, bar, what = self.retime
-        timed = sorted((again[c[0] + suffix], c[0]) for c in self.checks if not c[2] and c[0] + suffix in again)
+        again = _by_cell(retimed)
+        timed = sorted((again[key]["ratio"], c[0]) for key, c in self.retime_cells() if key in again)
         if timed:
+            bar, what = self.retime[1:]
             still = [(r, name) for r, name in timed if r < bar]
             self.note = (f"timed again in turn (python -m bench.retime): {len(still)} of the {len(timed)} so "
                          f"timed {what}" + (", lowest " + ", ".join(f"{n} {fmt_x(r)}" for r, n in still[:3])
@@ -522,14 +529,19 @@ def targets(res, retimed=None):
     def small(f, d, dt, rec):
         return rec.get("log2") is not None and SMALL_LOG2[0] <= rec["log2"] <= SMALL_LOG2[1]
 
+    from ._cases import ONE_LINER_IMPL
+    from .retime import VS_NUMPY
+
     checks = []
     for f, d, dtype, label, rec in _cells(res, small):
         if (f, d) == ("relu", "forward"):
-            t_np = res.time(f, d, dtype, label, "numpy-ufunc")
+            t_np = res.time(f, d, dtype, label, ONE_LINER_IMPL)
             if t_np is not None:
                 r = t_np / rec["time"]
-                checks.append((f"{dtype} {label}", r, r >= 1, f"{fmt_time(rec['time'])} vs {fmt_time(t_np)}"))
-    out.append(Target("small arrays (2^4..2^10): relu call time <= np.maximum(x, 0)", checks))
+                checks.append((f"{f}.{d} {dtype} {label}", r, r >= 1,
+                               f"{fmt_time(rec['time'])} vs {fmt_time(t_np)}"))
+    out.append(Target("small arrays (2^4..2^10): relu call time <= np.maximum(x, 0)", checks,
+                      retime=(VS_NUMPY, 1, "slower than np.maximum(x, 0)")))
     checks = [(f"{f}.{d} {dtype} {label}", r, r > 1, fmt_x(r)) for f, d, dtype, label, rec in _cells(res, small)
               if (r := res.ratio(f, d, dtype, label, "torch")) is not None]
     out.append(Target("small arrays (2^4..2^10): every activation faster than PyTorch", checks, "needs torch",
@@ -600,25 +612,34 @@ def fused_targets(fres, retimed=None):
 def retime_cells(target_list):
     """bench.retime's cell texts of every failing check of these targets,
     each once, in order."""
-    return list(dict.fromkeys(c for t in target_list for c in t.retime_cells()))
+    return list(dict.fromkeys(key for t in target_list for key, _ in t.retime_cells()))
 
 
 def retimed_rows(target_list, retimed):
     """Rows of the failing cells of these targets that were timed again in
-    turn: cell (bench.retime's text), the speed-up its target asks for
-    (the highest, where a cell fails two), the sweep's speed-up, the median
-    in turn and its range; the furthest short of the target first."""
-    again = {r["cell"]: r for r in retimed or ()}
-    cells = {}
-    for t in target_list:
-        for c in t.checks if t.retime else ():
-            key = c[0] + t.retime[0]
-            if not c[2] and key in again:
-                bar = max(t.retime[1], cells[key][0]) if key in cells else t.retime[1]
-                cells[key] = (bar, c[1])
-    rows = sorted((again[key]["ratio"] / bar, key, bar, r, again[key]) for key, (bar, r) in cells.items())
+    turn: cell (bench.retime's text), the speed-up its target asks for, the
+    sweep's speed-up, the median in turn and its range; the furthest short
+    of its target first.  (No cell fails two of the targets: the sweep
+    sizes, the small sizes and the softmax shapes are apart, and the fused
+    cells against the unfused calls carry their suffix.)"""
+    again = _by_cell(retimed)
+    rows = sorted((again[key]["ratio"] / t.retime[1], key, t.retime[1], c[1], again[key])
+                  for t in target_list for key, c in t.retime_cells() if key in again)
     return [[key, fmt_x(bar), fmt_x(r), fmt_x(a["ratio"]), f"{a['lo']:.2f}-{a['hi']:.2f}"]
             for _, key, bar, r, a in rows]
+
+
+def retimed_text(rows, retimed, cells, peer):
+    """The paragraph before a table of retimed_rows: which cells (``cells``)
+    and how they were timed against ``peer``."""
+    again = _by_cell(retimed)
+    pairs = max(len(again[row[0]]["fastact"]) for row in rows)
+    return (f"Timed again in turn.  {cells}, timed once more after the sweep (`python -m bench.retime`): fastact "
+            f"and {peer} alternate, {pairs} turns each, a turn the least time of the same number of back-to-back "
+            f"calls for both; the ratio is the median over the turns of {peer}'s time / fastact's, the range its "
+            "least and largest turn, the rows the furthest short of their target first.  A cell well above its "
+            "target here was most likely slowed in the sweep by the machine rather than by its kernel (a slow "
+            "spell can cover every round of one side); one short in both is a loss measured twice.")
 
 
 RETIMED_HEADERS = ["cell", "target", "sweep speed-up", "in turn, median", "in turn, range"]
@@ -887,19 +908,13 @@ def shortfall_tables(res, accuracy, retimed=None):
     failing = _failing_torch_cells(res)
     tables = []
     text = []
-    again = {r["cell"]: r for r in retimed or ()}
+    again = _by_cell(retimed)
     timed = retimed_rows(targets(res), retimed)
     if timed:
-        pairs = max(len(again[row[0]]["fastact"]) for row in timed)
-        text.append(f"Timed again in turn.  Every cell short of a target against PyTorch (below it from "
-                    f"2^{LARGE_LOG2} up and at 2^{SMALL_LOG2[0]}..2^{SMALL_LOG2[1]}, below {SOFTMAX_SPEEDUP}x on "
-                    f"the softmax shapes), timed once more after the sweep (`python -m bench.retime`): fastact "
-                    f"and PyTorch alternate, {pairs} turns each, a turn the least time of the same number of "
-                    "back-to-back calls for both; the ratio is the median over the turns of PyTorch's time / "
-                    "fastact's, the range its least and largest turn, the rows the furthest short of their "
-                    "target first.  A cell well above its target here was most likely slowed in the sweep by "
-                    "the machine rather than by its kernel (a slow spell can cover every round of one side); "
-                    "one short in both is a loss measured twice.")
+        text.append(retimed_text(timed, retimed, f"Every cell short of a target against a peer: below PyTorch "
+                                 f"from 2^{LARGE_LOG2} up and at 2^{SMALL_LOG2[0]}..2^{SMALL_LOG2[1]}, below "
+                                 f"{SOFTMAX_SPEEDUP}x PyTorch on the softmax shapes, and relu's small arrays "
+                                 "slower than np.maximum(x, 0) (the cells ending in \"vs numpy\")", "the peer"))
         tables.append((RETIMED_HEADERS, timed))
     if accuracy:
         text.append(f"Accuracy bought.  For every activation with a cell below PyTorch: the largest error of the "
@@ -1052,11 +1067,9 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
             out.append(table(FUSED_HEADERS, fused_rows(fused, dtype), markdown=md))
         rows = retimed_rows(fused_targets(fused), retimed)
         if rows:
-            text = ("Timed again in turn.  Every fused cell short of its target (below PyTorch, or below "
-                    f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2}: the cells ending in \"vs unfused\"), "
-                    "timed once more after the sweep (`python -m bench.retime`): fastact and the peer alternate, "
-                    "a turn the least time of the same number of back-to-back calls for both; the ratio is the "
-                    "median over the turns of the peer's time / fastact's, the range its least and largest turn.")
+            text = retimed_text(rows, retimed, f"Every fused cell short of its target (below PyTorch, or below "
+                                f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2} and {FUSED_CE_LABEL}: the "
+                                "cells ending in \"vs unfused\")", "the peer")
             out.append(("\n### Timed again in turn\n\n" + text + "\n") if md else "\n" + textwrap.fill(text, 110))
             out.append(table(RETIMED_HEADERS, rows, markdown=md))
     if training is not None:
@@ -1178,7 +1191,8 @@ def main(argv=None):
                    help="skip the errors of fastact's and PyTorch's results where PyTorch is faster")
     p.add_argument("--no-retime", action="store_true",
                    help="skip timing the cells short of a target again, in turn (python -m bench.retime): "
-                        "those below PyTorch, and the fused cells below the fused target")
+                        "those below PyTorch, the softmax shapes below 1.3x, relu's small arrays slower than "
+                        "np.maximum, the fused cells short of theirs")
     p.add_argument("--no-docs", action="store_true", help="print only; do not write docs/benchmarks.md and plots")
     p.add_argument("--summary", action="store_true", help="print only the short summary")
     a = p.parse_args(argv)

@@ -1,6 +1,7 @@
-"""Times fastact and PyTorch again on chosen cells, in turn.
+"""Times fastact and a peer (PyTorch, the unfused fastact calls, np.maximum) again on chosen cells, in turn.
 
     python -m bench.retime "log_softmax.backward float32 2^20" "softmax.backward float64 256x1000"
+    python -m bench.retime "bias_act(gelu).forward float32 2^22 vs unfused"
     python -m bench.retime --json out.json --cells-from cells.json
 
 The sweep (bench/bench_activations.py) times each implementation over its own
@@ -9,22 +10,22 @@ cover every round of one side and none of the other's (on this project's
 2-core machine, hardsigmoid's float64 backward on 2^24 elements took 93-169
 ms per call when each call followed a 3 s pause, against 20-48 ms back to
 back).  This module takes the cells again with the two sides alternating:
-PAIRS turns each, fastact first in even turns and PyTorch first in odd ones;
-a turn is the least time of n back-to-back calls, n the same for both sides
-and chosen so that a turn of the slower side takes about TURN_SECONDS (1 to
-MAX_CALLS calls), with the garbage collector off as in the sweep.  A cell's
-ratio is the median over the turns of PyTorch's time / fastact's time in the
-same turn, so that a spell that slows one turn of either side moves it
-little.  bench/report.py runs it on the cells below PyTorch and shows both
-figures.
+PAIRS turns each, fastact first in even turns and the peer first in odd
+ones; a turn is the least time of n back-to-back calls, n the same for both
+sides and chosen so that a turn of the slower side takes about TURN_SECONDS
+(1 to MAX_CALLS calls), with the garbage collector off as in the sweep.  A
+cell's ratio is the median over the turns of the peer's time / fastact's
+time in the same turn, so that a spell that slows one turn of either side
+moves it little.  bench/report.py runs it on every cell short of a target
+measured against a peer and shows both figures.
 
 A cell is written as in the report: "function.direction dtype size", the
 size a sweep size (2^k) or a softmax shape (RxC).  The fused operations of
-bench/bench_fused.py are cells too ("bias_act(silu).backward float64 2^22",
-"glu.forward float32 2^20", "softmax_cross_entropy.forward float32
-4096x1000"), with their inputs and calls; such a cell ending in " vs
-unfused" is timed against the unfused sequence of fastact calls instead of
-PyTorch.  fastact runs with automatic dispatch on a new array, as in the
+bench/bench_fused.py are cells too, with their inputs and calls: glu and
+bias_act(relu|gelu|silu) on 2^k elements (rows of 1024, k >= 10),
+softmax_cross_entropy on a shape RxC; such a cell ending in " vs unfused"
+is timed against the unfused sequence of fastact calls instead of PyTorch,
+and "relu.forward <dtype> <size> vs numpy" against np.maximum(x, 0).  fastact runs with automatic dispatch on a new array, as in the
 sweep.  A cell that fails (an unknown name, no memory for it) is left out of
 the results with a message on stderr; the exit status is 1 only when every
 cell failed.
@@ -36,6 +37,7 @@ import sys
 import time
 from typing import NamedTuple
 
+from ._cases import NUMPY_ONE_LINERS, ONE_LINER_IMPL
 from ._timing import gc_paused
 
 PAIRS = 7
@@ -44,6 +46,8 @@ MAX_CALLS = 200  # per turn, for the smallest cells
 
 
 UNFUSED = " vs unfused"  # a fused cell timed against the unfused fastact calls
+VS_NUMPY = " vs numpy"  # relu's forward timed against np.maximum(x, 0)
+PEERS = {UNFUSED: "fastact-unfused", VS_NUMPY: ONE_LINER_IMPL}  # the suffixes; none: PyTorch
 
 
 class Cell(NamedTuple):
@@ -62,23 +66,41 @@ def parse_cell(text):
     from . import bench_fused
     from ._cases import layout
 
-    peer, cell = "torch", text
-    if cell.endswith(UNFUSED):
-        cell, peer = cell[:-len(UNFUSED)], "fastact-unfused"
-    name, dtype, label = cell.split()
-    function, direction = name.rsplit(".", 1)
-    operation, _, act = function.partition("(")
-    fused = operation in bench_fused.OPERATIONS and (act.rstrip(")") in bench_fused.ACTS
-                                                     if operation == "bias_act" else not act)
+    peer, cell = "torch", text.strip()
+    for suffix, impl in PEERS.items():
+        if cell.endswith(suffix):
+            cell, peer = cell[:-len(suffix)], impl
+    try:
+        name, dtype, label = cell.split()
+        function, direction = name.rsplit(".", 1)
+    except ValueError:
+        raise ValueError(f"unknown cell {text!r}") from None
+    operation, act = _operation(function)
+    fused = operation in bench_fused.OPERATIONS and (act in bench_fused.ACTS if operation == "bias_act" else not act)
+    sweep = label.startswith("2^")
     if (function not in ACTIVATIONS and not fused) or direction not in ("forward", "backward") \
-            or (peer != "torch" and not fused):
+            or (peer == "fastact-unfused" and not fused) \
+            or (peer == ONE_LINER_IMPL and (function, direction) not in NUMPY_ONE_LINERS):
         raise ValueError(f"unknown cell {text!r}")
-    if label.startswith("2^"):
+    # the fused operations' sizes as bench_fused takes them: glu and bias_act
+    # 2^k elements in rows of ROW, the cross-entropy a shape
+    row_log2 = bench_fused.ROW.bit_length() - 1
+    if fused and operation == "softmax_cross_entropy" and sweep:
+        raise ValueError(f"{text!r}: {operation} takes a shape RxC")
+    if fused and operation != "softmax_cross_entropy" and not (sweep and int(label[2:]) >= row_log2):
+        raise ValueError(f"{text!r}: {operation} takes 2^k elements, k >= {row_log2}")
+    if sweep:
         log2 = int(label[2:])
         n = 1 << log2
         shape = (n // bench_fused.ROW, bench_fused.ROW) if fused else layout(ACTIVATIONS[function].kind, n)
         return Cell(function, direction, dtype, shape, log2, peer)
     return Cell(function, direction, dtype, tuple(int(v) for v in label.split("x")), None, peer)
+
+
+def _operation(function):
+    """'bias_act(silu)' -> ('bias_act', 'silu'); 'glu' -> ('glu', '')."""
+    operation, _, act = function.partition("(")
+    return operation, act.rstrip(")")
 
 
 def _calls(cell):
@@ -87,8 +109,9 @@ def _calls(cell):
     from ._cases import Case
 
     impls = ("fastact", cell.peer)
-    operation, _, act = cell.function.partition("(")
-    act = act.rstrip(")")
+    if cell.peer == "torch" and _peers.load_torch() is None:
+        raise RuntimeError("PyTorch is not installed (pip install torch==2.13.0)")
+    operation, act = _operation(cell.function)
     if operation == "glu":
         x, _, g = bench_fused._inputs(cell.log2, cell.dtype, halve=True)
         return {i: bench_fused._glu_call(i, cell.direction, x, g) for i in impls}
@@ -172,7 +195,7 @@ def main(argv=None):
         p.error("--pairs must be >= 1")
     from . import _peers
 
-    if any(not c.endswith(UNFUSED) for c in cells) and _peers.load_torch() is None:
+    if any(not c.strip().endswith(tuple(PEERS)) for c in cells) and _peers.load_torch() is None:
         print("PyTorch is not installed (pip install torch==2.13.0)", file=sys.stderr)
         return 1
     results, failed = retime(cells, pairs=a.pairs, log=sys.stderr)

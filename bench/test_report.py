@@ -286,13 +286,16 @@ def _retimed(res, below):
 
 
 def test_retimed_cells_in_targets_and_tables():
-    res = _results(torch_factor=0.8)
+    res = _results(torch_factor=0.8, numpy_factor=0.9)
     cells = report.retime_cells(report.targets(res))
-    # from the three targets against PyTorch, each cell once
+    # from the three targets against PyTorch and relu's against np.maximum, each cell once
     for c in ("relu.forward float32 2^14", "softmax.backward float32 256x1000", "relu.forward float32 2^4",
-              "softmax.forward float32 32x10"):
+              "softmax.forward float32 32x10", "relu.forward float32 2^10 vs numpy"):
         assert c in cells
     assert len(cells) == len(set(cells))
+    relu_np = _target(report.targets(res, _retimed(res, set())), "small arrays (2^4..2^10): relu")
+    assert "failing: relu.forward float32 2^4 " in relu_np.detail()
+    assert f"0 of the {len(relu_np.checks)} so timed slower than np.maximum(x, 0)" in relu_np.detail()
     below = {"relu.forward float32 2^20", "softmax.backward float32 256x1000"}
     retimed = _retimed(res, below)
     tl = report.targets(res, retimed)
@@ -353,9 +356,18 @@ def test_retime_parses_cells():
         "bias_act(silu)", "backward", "float64", (4096, 1024), 22, "torch")
     assert retime.parse_cell("glu.forward float32 2^20 vs unfused").peer == "fastact-unfused"
     assert retime.parse_cell("softmax_cross_entropy.forward float32 4096x1000").shape == (4096, 1000)
+    assert retime.parse_cell(" glu.forward float32 2^20 vs unfused ").peer == "fastact-unfused"
+    assert retime.parse_cell("relu.forward float64 2^6 vs numpy") == ("relu", "forward", "float64", (64,), 6,
+                                                                      "numpy-ufunc")
     for bad in ("nosuch.forward float32 2^14", "relu.sideways float32 2^14", "relu.forward float32 2^14 vs unfused",
-                "bias_act(tanh).forward float32 2^14", "glu(relu).forward float32 2^14"):
+                "bias_act(tanh).forward float32 2^14", "glu(relu).forward float32 2^14", "relu float32 2^14",
+                "relu.forward float32", "relu.backward float32 2^6 vs numpy", "glu.forward float32 2^20 vs numpy"):
         with pytest.raises(ValueError, match="unknown cell"):
+            retime.parse_cell(bad)
+    # the fused operations' sizes as bench_fused takes them
+    for bad, why in (("glu.forward float32 32x10", "2^k elements"), ("bias_act(relu).forward float32 2^9", "k >= 10"),
+                     ("softmax_cross_entropy.forward float32 2^20", "a shape RxC")):
+        with pytest.raises(ValueError, match=why):
             retime.parse_cell(bad)
 
 
