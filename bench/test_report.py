@@ -365,7 +365,7 @@ def test_retime_parses_cells():
         with pytest.raises(ValueError, match="unknown cell"):
             retime.parse_cell(bad)
     # the fused operations' sizes as bench_fused takes them
-    for bad, why in (("glu.forward float32 32x10", "2^k elements"), ("bias_act(relu).forward float32 2^9", "k >= 10"),
+    for bad, why in (("glu.forward float32 32x10", r"2\^k elements"), ("bias_act(relu).forward float32 2^9", "k >= 10"),
                      ("softmax_cross_entropy.forward float32 2^20", "a shape RxC")):
         with pytest.raises(ValueError, match=why):
             retime.parse_cell(bad)
