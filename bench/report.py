@@ -17,9 +17,9 @@ the targets (met / not met, with the numbers), the serial/parallel crossover,
 and import and compile costs (bench/compile_cost.py).  The cells below
 PyTorch (and the small arrays' and softmax shapes' cells short of their
 targets, relu's against np.maximum) are timed once more with fastact and
-the peer taking turns
-(bench/retime.py; ``--no-retime`` skips it): a second measurement of each
-loss, less open to a slow spell of the machine that covers one side's rounds.
+the peer taking turns (bench/retime.py; ``--no-retime`` skips it): a second
+measurement of each loss, less open to a slow spell of the machine that
+covers one side's rounds.
 
 It then runs ``pytest bench/bench_fused.py --bench-full`` the same way (its
 own JSON; ``--no-fused`` skips it) for the fused operations (glu, bias_act,
@@ -29,7 +29,8 @@ times one Fashion-MNIST training epoch per implementation
 (bench/train_speed.py, in a subprocess; ``--no-train`` skips it): fastact.nn
 on the fastact and numpy backends and torch.nn.  Both have their targets.
 The fused cells short of a target are timed again in turn as well, against
-PyTorch or against the unfused calls.  It writes docs/benchmarks.md and docs/img/bench_throughput*.png.
+PyTorch or against the unfused calls.  It writes docs/benchmarks.md and
+docs/img/bench_throughput*.png.
 
 :func:`summary` returns a short text (median speed-ups over PyTorch and NumPy)
 for the command line.
@@ -902,14 +903,15 @@ def _fmt_ulps(u):
     return "inf" if u == math.inf else f"{u:.3g}"
 
 
-def shortfall_tables(res, accuracy, retimed=None):
+def shortfall_tables(res, accuracy, retimed=None, target_list=None):
     """(text, [(headers, rows)]) for the section on the cells below PyTorch
-    and the 2^27 roof target."""
+    and the 2^27 roof target; target_list: targets(res), when the caller
+    has them."""
     failing = _failing_torch_cells(res)
     tables = []
     text = []
     again = _by_cell(retimed)
-    timed = retimed_rows(targets(res), retimed)
+    timed = retimed_rows(targets(res) if target_list is None else target_list, retimed)
     if timed:
         text.append(retimed_text(timed, retimed, f"Every cell short of a target against a peer: below PyTorch "
                                  f"from 2^{LARGE_LOG2} up and at 2^{SMALL_LOG2[0]}..2^{SMALL_LOG2[1]}, below "
@@ -983,7 +985,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
     """The report as text (terminal) or Markdown (docs/benchmarks.md); fused
     (FusedResults) and training (:func:`measure_training`'s dict) add their
     sections, and their targets say "not measured" without them; retimed
-    (:func:`run_retime`'s results) the cells below PyTorch timed in turn."""
+    (:func:`run_retime`'s results) the cells short of a target timed in turn."""
     md = markdown
     out = []
     h = (lambda t, lvl=2: out.append(f"\n{'#' * lvl} {t}\n")) if md else (lambda t, lvl=2: out.append(f"\n== {t} =="))
@@ -1007,7 +1009,8 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
             out.append(f"\n![throughput against size]({rel})")
 
     h("Targets")
-    all_targets = targets(res, retimed) + fused_targets(fused, retimed) + [training_target(training)]
+    act_targets, fus_targets = targets(res, retimed), fused_targets(fused, retimed)
+    all_targets = act_targets + fus_targets + [training_target(training)]
     rows = [[t.status, t.name, t.detail()] for t in all_targets]
     if md:
         out.append(table(["status", "target", "measured"], rows, markdown=True))
@@ -1015,7 +1018,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
         for status, name, detail in rows:
             out.append(f"[{status}] {name}\n    {detail}")
 
-    texts, tables = shortfall_tables(res, accuracy, retimed)
+    texts, tables = shortfall_tables(res, accuracy, retimed, act_targets)
     if tables:
         h("Where the targets fall short: what else the cells measure")
         for i, (t, (hdr, rows)) in enumerate(zip(texts, tables)):
@@ -1065,7 +1068,7 @@ def render(res, compile_res=None, threshold_res=None, markdown=False, plots=(), 
         for dtype in fused.dtypes():
             out.append(f"\n### {dtype}\n" if md else f"\n{dtype}")
             out.append(table(FUSED_HEADERS, fused_rows(fused, dtype), markdown=md))
-        rows = retimed_rows(fused_targets(fused), retimed)
+        rows = retimed_rows(fus_targets, retimed)
         if rows:
             text = retimed_text(rows, retimed, f"Every fused cell short of its target (below PyTorch, or below "
                                 f"{FUSED_SPEEDUP}x the unfused calls at 2^{FUSED_LOG2} and {FUSED_CE_LABEL}: the "

@@ -25,10 +25,11 @@ bench/bench_fused.py are cells too, with their inputs and calls: glu and
 bias_act(relu|gelu|silu) on 2^k elements (rows of 1024, k >= 10),
 softmax_cross_entropy on a shape RxC; such a cell ending in " vs unfused"
 is timed against the unfused sequence of fastact calls instead of PyTorch,
-and "relu.forward <dtype> <size> vs numpy" against np.maximum(x, 0).  fastact runs with automatic dispatch on a new array, as in the
-sweep.  A cell that fails (an unknown name, no memory for it) is left out of
-the results with a message on stderr; the exit status is 1 only when every
-cell failed.
+and "relu.forward <dtype> <size> vs numpy" against np.maximum(x, 0).
+fastact runs with automatic dispatch on a new array, as in the sweep.  A
+cell that fails (an unknown name, no memory for it) is left out of the
+results with a message on stderr; the exit status is 1 only when every cell
+failed.
 """
 import argparse
 import json
@@ -56,7 +57,7 @@ class Cell(NamedTuple):
     dtype: str
     shape: tuple
     log2: int = None  # the sweep size's exponent; None for a shape
-    peer: str = "torch"  # or "fastact-unfused" (fused operations only)
+    peer: str = "torch"  # or one of PEERS' values: "fastact-unfused" (fused operations), "numpy-ufunc" (relu)
 
 
 def parse_cell(text):
@@ -66,10 +67,7 @@ def parse_cell(text):
     from . import bench_fused
     from ._cases import layout
 
-    peer, cell = "torch", text.strip()
-    for suffix, impl in PEERS.items():
-        if cell.endswith(suffix):
-            cell, peer = cell[:-len(suffix)], impl
+    cell, peer = _split_peer(text)
     try:
         name, dtype, label = cell.split()
         function, direction = name.rsplit(".", 1)
@@ -95,6 +93,16 @@ def parse_cell(text):
         shape = (n // bench_fused.ROW, bench_fused.ROW) if fused else layout(ACTIVATIONS[function].kind, n)
         return Cell(function, direction, dtype, shape, log2, peer)
     return Cell(function, direction, dtype, tuple(int(v) for v in label.split("x")), None, peer)
+
+
+def _split_peer(text):
+    """'glu.forward float32 2^20 vs unfused' -> ('glu.forward float32 2^20', 'fastact-unfused');
+    a cell without one of PEERS' suffixes is PyTorch's."""
+    cell = text.strip()
+    for suffix, impl in PEERS.items():
+        if cell.endswith(suffix):
+            return cell[:-len(suffix)], impl
+    return cell, "torch"
 
 
 def _operation(function):
@@ -136,8 +144,8 @@ def _turn(fn, calls):
 
 
 def retime_cell(cell, pairs=PAIRS, turn_seconds=TURN_SECONDS):
-    """{fastact, <peer>: [seconds per turn], peer: the peer's name (torch or
-    fastact-unfused), calls: calls per turn, ratio: median of peer / fastact
+    """{fastact, <peer>: [seconds per turn], peer: the peer's name (torch,
+    fastact-unfused or numpy-ufunc), calls: calls per turn, ratio: median of peer / fastact
     over the turns, lo, hi: the least and largest of those ratios}."""
     calls = _calls(cell)
     once = 0.0
@@ -195,7 +203,7 @@ def main(argv=None):
         p.error("--pairs must be >= 1")
     from . import _peers
 
-    if any(not c.strip().endswith(tuple(PEERS)) for c in cells) and _peers.load_torch() is None:
+    if any(_split_peer(c)[1] == "torch" for c in cells) and _peers.load_torch() is None:
         print("PyTorch is not installed (pip install torch==2.13.0)", file=sys.stderr)
         return 1
     results, failed = retime(cells, pairs=a.pairs, log=sys.stderr)

@@ -453,9 +453,10 @@ def _build(T):
         ulp of the result, in either dtype (there, 1.39 ulp at worst with c
         and 1.77 without it, float32).  One division (s = f / (2 + f))
         where log1p has two.  exp(-a) is taken scaled by 2**64 and rounded
-        once where it is subnormal.  Measured against float64 / long double: over every
-        float32 a in [0, 104], 1.75 ulp at worst (log1p(exp(-a)) 1.75); over
-        7.6 million float64 a in [0, 745], 1.71 (log1p(exp(-a)) 1.68).
+        once where it is subnormal.  Measured against float64 / long
+        double: over every float32 a in [0, 104], 1.75 ulp at worst
+        (log1p(exp(-a)) 1.75); over 7.6 million float64 a in [0, 745], 1.71
+        (log1p(exp(-a)) 1.68).
         Packed instructions in the compiled kernels (tools/check_asm.py):
         softplus forward 147 -> 112 (float32) and 180 -> 146 (float64),
         logsigmoid forward 134 -> 91 and 165 -> 134."""
